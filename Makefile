@@ -1,0 +1,52 @@
+# numbermgmt — the two commands: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/numbermgmt
+export DJANGO_SETTINGS_MODULE ?= numbermgmt.settings
+
+.PHONY: run serve test test-sqlite test-pg bench lint install migrate seed clean
+
+$(BIN)/.installed: pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+# make run: embedded defaults (SQLite, a file-system broker); DATABASE_URL / REDIS_URL switch.
+run: export DEBUG ?= 1
+run: install
+	mkdir -p var/mail var/broker/queue var/broker/processed
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py ensure_admin
+	@trap 'kill 0' EXIT INT TERM; \
+	  $(BIN)/celery -A numbermgmt worker --beat --loglevel=info --concurrency=2 \
+	    --schedule=var/celerybeat-schedule & \
+	  $(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload & \
+	  wait
+
+# The whole suite. Services that are absent are skipped with a reason unless REQUIRE_SERVICES=1.
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run --settings=numbermgmt.settings_test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-pg: install
+	DATABASE_URL=$(PG_URL) $(MAKE) test
+
+lint: install
+	$(BIN)/ruff check .
+
+# Scale benchmarks on PostgreSQL (1,000,000 numbers). Not part of `make test`.
+bench: install
+	DATABASE_URL=$(PG_URL) $(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf var db.sqlite3 db.sqlite3-*

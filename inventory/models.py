@@ -1,0 +1,309 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from .choices import (
+    DeleteReason,
+    ImportJobStatus,
+    NumberState,
+    PolicyCause,
+    ReservationKind,
+    ReservationStatus,
+)
+
+
+class Vendor(models.Model):
+    """The carrier a number comes from (the seeds' "operator")."""
+
+    name = models.CharField(max_length=200, unique=True)
+    reseller = models.ForeignKey(
+        "subscriptions.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="resold_vendors",
+        limit_choices_to={"kind": "partner"},
+    )
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Sku(models.Model):
+    code = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    voice = models.BooleanField(default=True)
+    sms = models.BooleanField(default=False)
+    fax = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "SKU"
+        verbose_name_plural = "SKUs"
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class PhoneNumber(models.Model):
+    e164 = models.CharField("number", max_length=16, unique=True)
+    country = models.CharField(max_length=2, db_index=True, help_text="ISO 3166 alpha-2")
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="numbers")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="numbers")
+    voice = models.BooleanField(default=True)
+    sms = models.BooleanField(default=False)
+    fax = models.BooleanField(default=False)
+    routing = models.CharField(max_length=100, blank=True, db_index=True)
+    is_golden = models.BooleanField("golden", default=False)
+    is_ported_in = models.BooleanField("ported in", default=False)
+    visible_to = models.ForeignKey(
+        "subscriptions.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="visible_numbers",
+        limit_choices_to={"kind": "partner"},
+        help_text="A partner that may see this number while it is available.",
+    )
+    state = models.CharField(
+        max_length=16, choices=NumberState.choices, default=NumberState.AVAILABLE, editable=False
+    )
+    state_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="End of the reservation, lock or cooling."
+    )
+    organization = models.ForeignKey(
+        "subscriptions.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="numbers",
+        editable=False,
+    )
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="numbers",
+        editable=False,
+    )
+    reserved_for = models.CharField(max_length=150, blank=True, db_index=True, editable=False)
+    tags = models.CharField(
+        max_length=500, blank=True, help_text="Stored as ;tag;tag; so that one tag is one match."
+    )
+    notes = models.TextField(blank=True)
+    delete_reason = models.CharField(
+        max_length=32, choices=DeleteReason.choices, blank=True, editable=False
+    )
+    after_cooling_state = models.CharField(
+        max_length=16, choices=NumberState.choices, blank=True, editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(
+        excluded_fields=["updated_at"],
+        history_change_reason_field=models.TextField(null=True),
+    )
+
+    class Meta:
+        ordering = ["e164"]
+        verbose_name = "number"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=NumberState.values), name="phonenumber_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(e164__regex=r"^\+[1-9][0-9]{6,14}$"), name="phonenumber_e164_format"
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="assigned") | Q(subscription__isnull=False),
+                name="phonenumber_assigned_has_subscription",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "id"], name="number_state_id"),
+            models.Index(fields=["state", "expires_at"], name="number_state_expires"),
+            models.Index(fields=["is_golden", "id"], name="number_golden_id"),
+            models.Index(fields=["is_ported_in", "id"], name="number_ported_id"),
+        ]
+        permissions = [
+            ("reserve_number", "Can reserve numbers"),
+            ("lock_number", "Can lock numbers"),
+            ("unlock_number", "Can unlock numbers"),
+            ("assign_number", "Can assign numbers"),
+            ("release_number", "Can release numbers"),
+            ("extend_number", "Can extend reservations"),
+            ("delete_number", "Can delete numbers (life cycle)"),
+            ("recover_number", "Can recover deleted numbers"),
+            ("mass_edit_number", "Can mass-edit number attributes"),
+            ("import_phonenumber", "Can import numbers"),
+            ("export_phonenumber", "Can export numbers"),
+        ]
+
+    def __str__(self) -> str:
+        return self.e164
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [t for t in self.tags.split(";") if t]
+
+    @staticmethod
+    def tags_to_field(tags: list[str] | str) -> str:
+        if isinstance(tags, str):
+            tags = tags.replace(",", ";").split(";")
+        cleaned = sorted({t.strip() for t in tags if t and t.strip()})
+        return f";{';'.join(cleaned)};" if cleaned else ""
+
+
+class Reservation(models.Model):
+    """One row per reservation or lock, kept forever: the number's tenancy record."""
+
+    number = models.ForeignKey(PhoneNumber, on_delete=models.CASCADE, related_name="reservations")
+    kind = models.CharField(max_length=32, choices=ReservationKind.choices)
+    organization = models.ForeignKey(
+        "subscriptions.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reservations",
+    )
+    reserver_name = models.CharField(max_length=200, blank=True)
+    notice_email = models.EmailField(blank=True)
+    reserved_for = models.CharField(max_length=150, blank=True)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty = permanent.")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    did_reservation = models.ForeignKey(
+        "subscriptions.Subscription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="charged_reservations",
+    )
+    status = models.CharField(
+        max_length=16, choices=ReservationStatus.choices, default=ReservationStatus.ACTIVE
+    )
+    remark = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["number"],
+                condition=Q(status="active"),
+                name="one_active_reservation_per_number",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ReservationStatus.values), name="reservation_status_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "ends_at"], name="reservation_status_ends"),
+            models.Index(fields=["did_reservation", "status"], name="reservation_did_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.number_id} ({self.get_status_display()})"
+
+
+class LifecyclePolicy(models.Model):
+    """How long each cause holds a number. The most specific matching row wins."""
+
+    cause = models.CharField(max_length=32, choices=PolicyCause.choices)
+    country = models.CharField(max_length=2, blank=True, help_text="Empty = any country.")
+    sku = models.ForeignKey(
+        Sku, null=True, blank=True, on_delete=models.CASCADE, help_text="Empty = any SKU."
+    )
+    is_ported_in = models.BooleanField(null=True, blank=True, help_text="Empty = either.")
+    period_days = models.PositiveIntegerField(help_text="0 = off (cooling) or immediate.")
+    notes = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["cause", "country", "sku"]
+        verbose_name = "life-cycle policy"
+        verbose_name_plural = "life-cycle policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cause", "country", "sku", "is_ported_in"],
+                name="policy_unique_match",
+                nulls_distinct=False,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = " ".join(
+            filter(
+                None,
+                [
+                    self.country,
+                    self.sku and self.sku.code,
+                    {True: "ported-in", False: "not ported-in"}.get(self.is_ported_in),
+                ],
+            )
+        )
+        return f"{self.get_cause_display()}: {self.period_days} days{f' ({scope})' if scope else ''}"
+
+    @property
+    def specificity(self) -> int:
+        return bool(self.country) + bool(self.sku_id) + (self.is_ported_in is not None)
+
+    def matches(self, number: PhoneNumber) -> bool:
+        return (
+            (not self.country or self.country == number.country)
+            and (not self.sku_id or self.sku_id == number.sku_id)
+            and (self.is_ported_in is None or self.is_ported_in == number.is_ported_in)
+        )
+
+
+class ImportJob(models.Model):
+    """One upload: its preview, its progress when it runs in the background, its errors."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    country = models.CharField(max_length=2, blank=True)
+    all_or_nothing = models.BooleanField(default=True)
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=16, choices=ImportJobStatus.choices, default=ImportJobStatus.PENDING
+    )
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    error_file = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True)
+    message = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.get_status_display()})"
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.status == ImportJobStatus.DONE else 0
+        return min(100, int(self.processed_rows * 100 / self.total_rows))

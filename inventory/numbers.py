@@ -1,0 +1,271 @@
+"""Phone number text in, E.164 out: normalisation, ranges and search patterns.
+
+Everything that turns what a person or a spreadsheet typed into a stored number lives
+here, so the add form, the import and the command line agree on what is valid.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import phonenumbers
+from django.db.models import Q
+from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+
+E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+SCIENTIFIC_RE = re.compile(r"^[+-]?(\d+)(?:[.,](\d+))?[eE]\+?(\d+)$")
+DECIMAL_ZERO_RE = re.compile(r"^(\+?\d+)[.,]0+$")
+FORMATTING_RE = re.compile(r"[\s\u00a0\u2007\u202f\-‐‑‒–—().\/]")
+PATTERN_CLEAN_RE = re.compile(r"[\s\u00a0\-().]")
+RANGE_RE = re.compile(r"^\s*(\+?[\d\s().]+?)\s*(?:-|–|\.\.)\s*(\+?[\d\s().]+?)\s*$")
+
+_POSSIBLE_REASONS = {
+    ValidationResult.TOO_SHORT: "too short",
+    ValidationResult.TOO_LONG: "too long",
+    ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+    ValidationResult.INVALID_LENGTH: "wrong length for its country",
+}
+
+
+class NumberError(ValueError):
+    """A value that is not a usable phone number; the message is the reason, for people."""
+
+
+def _valid(parsed: phonenumbers.PhoneNumber) -> str | None:
+    """None when valid, else the reason."""
+    possible = phonenumbers.is_possible_number_with_reason(parsed)
+    if possible in _POSSIBLE_REASONS:
+        return _POSSIBLE_REASONS[possible]
+    if not phonenumbers.is_valid_number(parsed):
+        region = phonenumbers.region_code_for_country_code(parsed.country_code)
+        return f"not a valid number in {region}"
+    return None
+
+
+_BLOCK_CACHE: dict[tuple[str, int], tuple[str | None, str]] = {}
+
+
+def _check_parsed(e164: str) -> tuple[str | None, str]:
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except NumberParseException as exc:
+        return (str(exc.args[0]) if exc.args else "not a phone number"), ""
+    return _valid(parsed), phonenumbers.region_code_for_number(parsed) or ""
+
+
+def check_e164(e164: str) -> str:
+    """Return the region (ISO alpha-2) of a well-formed E.164 string, or raise NumberError.
+
+    Numbering plans decide validity on the leading digits and the length, so the answer
+    is cached per 7-digit block and length: ranges and million-row imports parse once per
+    block instead of once per number.
+    """
+    if not E164_RE.match(e164):
+        raise NumberError("not in E.164 form (+ and 7 to 15 digits)")
+    key = (e164[:8], len(e164))
+    cached = _BLOCK_CACHE.get(key)
+    if cached is None:
+        cached = _check_parsed(e164)
+        if len(_BLOCK_CACHE) > 100_000:
+            _BLOCK_CACHE.clear()
+        _BLOCK_CACHE[key] = cached
+    reason, region = cached
+    if reason:
+        raise NumberError(reason)
+    return region
+
+
+def _clean_text(raw: object) -> str:
+    if raw is None:
+        raise NumberError("empty")
+    if isinstance(raw, bool):
+        raise NumberError("not a phone number")
+    if isinstance(raw, int):
+        return str(raw)
+    if isinstance(raw, float):
+        if raw != raw or not raw.is_integer():  # NaN or fractional
+            raise NumberError("not a phone number (a fraction)")
+        return str(int(raw))
+    text = str(raw).strip().strip("'\"").strip()
+    if not text:
+        raise NumberError("empty")
+    if text[0] in "=@":
+        raise NumberError("a formula, not a phone number")
+    sci = SCIENTIFIC_RE.match(text.replace(" ", ""))
+    if sci:
+        whole, frac, exponent = sci.group(1), sci.group(2) or "", int(sci.group(3))
+        significant = (whole + frac).lstrip("0")
+        if len(whole.lstrip("0")) == 1 and len(significant) == exponent + 1:
+            return significant  # every digit survived, e.g. 6.566000001E+09
+        raise NumberError(
+            f"rounded scientific notation ({text}): the spreadsheet dropped digits; "
+            "format the column as text and export again"
+        )
+    dec = DECIMAL_ZERO_RE.match(text.replace(" ", ""))
+    if dec:
+        return dec.group(1)
+    return text
+
+
+def normalize(raw: object, country: str | None = None) -> str:
+    """Turn one typed or spreadsheet value into E.164, or raise NumberError with the reason.
+
+    Handles `+65 6700 0002`, `6700-0003` (national, with `country`), `006567000001`,
+    integer and float cells (`6566000000`, `442079460000.0`) that lost their `+`.
+    """
+    text = _clean_text(raw)
+    compact = FORMATTING_RE.sub("", text)
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    if not re.fullmatch(r"\+?\d+", compact):
+        raise NumberError("not a phone number (only digits, spaces, dashes and a leading + allowed)")
+    if compact.startswith("+"):
+        region = check_e164(compact) if E164_RE.match(compact) else None
+        if region is None:
+            raise NumberError("too short" if len(compact) < 8 else "too long")
+        return compact
+    region_hint = (country or "").upper() or None
+    candidates: list[str] = []
+    if region_hint:
+        try:
+            parsed = phonenumbers.parse(compact, region_hint)
+        except NumberParseException:
+            parsed = None
+        if parsed is not None and _valid(parsed) is None:
+            return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+        if parsed is not None:
+            candidates.append(_valid(parsed) or "")
+    # A spreadsheet integer that lost its "+": the country code is already in the digits.
+    plus = "+" + compact
+    if E164_RE.match(plus):
+        try:
+            check_e164(plus)
+            return plus
+        except NumberError as exc:
+            candidates.append(str(exc))
+    if not region_hint:
+        raise NumberError("no country: give one, or write the number with + and country code")
+    raise NumberError(candidates[0] if candidates and candidates[0] else "not a phone number")
+
+
+def region_of(e164: str) -> str:
+    return check_e164(e164)
+
+
+@dataclass
+class ParsedSpec:
+    numbers: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def expand_range(start: str, end: str, *, country: str | None = None, limit: int | None = None):
+    """All numbers from start to end inclusive; both ends the same length and country."""
+    first, last = normalize(start, country), normalize(end, country)
+    if len(first) != len(last):
+        raise NumberError(f"range ends differ in length ({first} and {last})")
+    if region_of(first) != region_of(last):
+        raise NumberError(f"range crosses countries ({first} and {last})")
+    low, high = int(first[1:]), int(last[1:])
+    if high < low:
+        raise NumberError(f"range runs backwards ({first} is after {last})")
+    size = high - low + 1
+    if limit is not None and size > limit:
+        raise NumberError(f"range of {size:,} numbers is over the limit of {limit:,}")
+    width = len(first) - 1
+    return [f"+{n:0{width}d}" for n in range(low, high + 1)]
+
+
+def split_items(spec: str | Iterable[str]) -> list[str]:
+    if isinstance(spec, str):
+        return [item.strip() for item in re.split(r"[,;\n\r]+", spec) if item.strip()]
+    items: list[str] = []
+    for part in spec:
+        items.extend(split_items(str(part)))
+    return items
+
+
+def parse_spec(
+    spec: str | Iterable[str],
+    *,
+    country: str | None = None,
+    max_items: int | None = None,
+    max_range: int | None = None,
+) -> ParsedSpec:
+    """Parse "a, b\\nc-d": single numbers and inclusive ranges, deduplicated, input order kept.
+
+    Bad items are reported in `errors` (item → reason) and do not stop the good ones.
+    """
+    result = ParsedSpec()
+    seen: set[str] = set()
+    items = split_items(spec)
+    if max_items is not None and len(items) > max_items:
+        result.errors["(input)"] = f"{len(items)} entries; at most {max_items} per request"
+        return result
+    for item in items:
+        try:
+            match = RANGE_RE.match(item)
+            if match and not _looks_like_dashed_number(item, country):
+                expanded = expand_range(
+                    match.group(1), match.group(2), country=country, limit=max_range
+                )
+                region = region_of(expanded[0])
+                for e164 in expanded:
+                    # Ranges are checked per 7-digit block, which is cached.
+                    if region_of(e164) != region:
+                        raise NumberError(f"{e164} in this range is not a valid number")
+            else:
+                expanded = [normalize(item, country)]
+        except NumberError as exc:
+            result.errors[item] = str(exc)
+            continue
+        for e164 in expanded:
+            if e164 not in seen:
+                seen.add(e164)
+                result.numbers.append(e164)
+    return result
+
+
+def _looks_like_dashed_number(item: str, country: str | None) -> bool:
+    """'6700-0003' is one number written with a dash, not a range of two."""
+    left, _, right = item.partition("-")
+    if "+" in right or len(re.sub(r"\D", "", right)) >= 7:
+        return False
+    try:
+        normalize(item, country)
+    except NumberError:
+        return False
+    return True
+
+
+def pattern_q(pattern: str, field_name: str = "e164") -> Q:
+    """A search pattern as an index-friendly filter.
+
+    `+65*`/`*1234`/`+65?0*` glob; `+65…` without wildcard: prefix; digits only: contains.
+    A glob that starts with a digit is read as starting after the `+`.
+    """
+    text = PATTERN_CLEAN_RE.sub("", pattern or "")
+    if not text:
+        return Q()
+    if not re.fullmatch(r"\+?[0-9*?]+", text):
+        raise NumberError("a number pattern has digits, a leading +, and the wildcards * and ?")
+    if "*" in text or "?" in text:
+        if text[0].isdigit():
+            text = "+" + text
+        inner = text.strip("*")
+        if "?" not in text and "*" not in inner and inner:
+            if text.startswith("*") and text.endswith("*"):
+                return Q(**{f"{field_name}__contains": inner})
+            if text.endswith("*"):
+                return Q(**{f"{field_name}__startswith": inner})
+            return Q(**{f"{field_name}__endswith": inner})
+        if not inner:
+            return Q()
+        regex = "".join(
+            ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in text
+        )
+        return Q(**{f"{field_name}__regex": f"^{regex}$"})
+    if text.startswith("+"):
+        return Q(**{f"{field_name}__startswith": text})
+    return Q(**{f"{field_name}__contains": text})

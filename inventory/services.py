@@ -1,0 +1,797 @@
+"""Every write to the number inventory. Admin, import, tasks and commands only call these.
+
+Each public function is one transaction: the numbers are locked in primary-key order
+(`select_for_update`) before anything is decided, so two people acting on the same
+number at once get one success and one clear refusal. Each changed number gets exactly
+one history row naming the actor (the system user when there is none) and the remark.
+Moves into the state a number already has, by the same cause, are no-ops, so a retried
+task or a double click changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from subscriptions.choices import SubscriptionKind, SubscriptionStatus
+from subscriptions.models import Organization, Subscription
+
+from .choices import (
+    ALLOWED_TRANSITIONS,
+    Action,
+    DeleteReason,
+    NumberState,
+    PolicyCause,
+    ReservationKind,
+    ReservationStatus,
+)
+from .models import LifecyclePolicy, PhoneNumber, Reservation, Sku, Vendor
+from .numbers import parse_spec, pattern_q, region_of
+
+S = NumberState
+LOCK_CHUNK = 5000
+WRITE_CHUNK = 2000
+_UNSET: Any = object()
+
+
+class ServiceError(ValidationError):
+    """The request as a whole cannot be done (bad argument); nothing was changed."""
+
+
+class NoNumberAvailable(ServiceError):
+    pass
+
+
+@dataclass
+class TransitionResult:
+    done: list[PhoneNumber] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    unchanged: list[PhoneNumber] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.done)} done", f"{len(self.rejected)} refused"]
+        if self.unchanged:
+            parts.append(f"{len(self.unchanged)} already so")
+        return ", ".join(parts)
+
+    def merge(self, other: TransitionResult) -> TransitionResult:
+        self.done.extend(other.done)
+        self.rejected.update(other.rejected)
+        self.unchanged.extend(other.unchanged)
+        return self
+
+
+# --- shared plumbing -------------------------------------------------------------------
+
+
+def system_user():
+    """The user that history rows name when the system acts (beat, expiry, automation)."""
+    user, _ = get_user_model().objects.get_or_create(
+        username=settings.SYSTEM_USERNAME,
+        defaults={"is_active": False, "first_name": "System"},
+    )
+    return user
+
+
+def _actor(actor):
+    return actor if actor is not None else system_user()
+
+
+def _require_remark(remark: str | None) -> str:
+    remark = (remark or "").strip()
+    if not remark:
+        raise ServiceError("A remark is required: say why.")
+    return remark
+
+
+def _ids(numbers: QuerySet | Iterable[PhoneNumber | int | str]) -> list[int]:
+    if isinstance(numbers, QuerySet):
+        return sorted(numbers.order_by().values_list("pk", flat=True))
+    ids: set[int] = set()
+    e164s: list[str] = []
+    for n in numbers:
+        if isinstance(n, PhoneNumber):
+            ids.add(n.pk)
+        elif isinstance(n, int):
+            ids.add(n)
+        else:
+            e164s.append(str(n))
+    for start in range(0, len(e164s), LOCK_CHUNK):
+        ids.update(
+            PhoneNumber.objects.filter(e164__in=e164s[start : start + LOCK_CHUNK]).values_list(
+                "pk", flat=True
+            )
+        )
+    return sorted(ids)
+
+
+def lock_numbers(numbers) -> list[PhoneNumber]:
+    """Lock the rows in primary-key order (so parallel calls cannot deadlock) and reload them."""
+    ids = _ids(numbers)
+    locked: list[PhoneNumber] = []
+    for start in range(0, len(ids), LOCK_CHUNK):
+        chunk = ids[start : start + LOCK_CHUNK]
+        locked.extend(PhoneNumber.objects.select_for_update().filter(pk__in=chunk).order_by("pk"))
+    return locked
+
+
+class Policies:
+    """LifecyclePolicy rows for one cause, loaded once per call; the most specific row wins."""
+
+    DEFAULT_DAYS = {
+        PolicyCause.MANUAL: 28,
+        PolicyCause.SUBSCRIPTION_EXPIRED: 56,
+        PolicyCause.SUBSCRIPTION_TERMINATED: 28,
+        PolicyCause.SWAPPED_OUT: 1,
+        PolicyCause.LOCK: 28,
+        PolicyCause.COOLING: 0,
+        PolicyCause.NOTICE_LEAD: 7,
+    }
+
+    def __init__(self, cause: str):
+        self.cause = cause
+        rows = list(LifecyclePolicy.objects.filter(cause=cause))
+        self.rows = sorted(rows, key=lambda r: r.specificity, reverse=True)
+
+    def days(self, number: PhoneNumber | None = None) -> int:
+        for row in self.rows:
+            if number is None:
+                if row.specificity == 0:
+                    return row.period_days
+            elif row.matches(number):
+                return row.period_days
+        return self.DEFAULT_DAYS[self.cause]
+
+    def ends(self, number: PhoneNumber, now: dt.datetime) -> dt.datetime:
+        return now + dt.timedelta(days=self.days(number))
+
+
+def policy_days(cause: str, number: PhoneNumber | None = None) -> int:
+    return Policies(cause).days(number)
+
+
+def _not_allowed(number: PhoneNumber, action: str) -> str | None:
+    sources, _ = ALLOWED_TRANSITIONS[action]
+    if number.state in sources:
+        return None
+    wanted = " or ".join(sorted(sources))
+    label = Action(action).label.lower()
+    return f"is {number.state}; {label} needs {wanted}"
+
+
+class _Batch:
+    """Collects the decisions of one call, then writes them set-wise with history."""
+
+    def __init__(self, *, actor, remark: str, now: dt.datetime):
+        self.actor = _actor(actor)
+        self.remark = remark
+        self.now = now
+        self.result = TransitionResult()
+        self.changed: dict[int, PhoneNumber] = {}
+        self.fields: set[str] = set()
+        self.close: dict[int, str] = {}  # number id → new status of its active reservation
+        self.open: list[Reservation] = []
+        self.after_write: list = []
+
+    def refuse(self, number: PhoneNumber, reason: str) -> None:
+        self.result.rejected[number.e164] = reason
+
+    def keep(self, number: PhoneNumber) -> None:
+        self.result.unchanged.append(number)
+
+    def change(self, number: PhoneNumber, **values) -> None:
+        if "state" in values and values["state"] != number.state:
+            values["state_changed_at"] = self.now
+        for name, value in values.items():
+            setattr(number, name, value)
+        self.fields.update(values)
+        self.changed[number.pk] = number
+
+    def close_reservation(self, number: PhoneNumber, status: str) -> None:
+        self.close[number.pk] = status
+
+    def open_reservation(self, number: PhoneNumber, *, kind: str, ends_at, organization=None,
+                         reserved_for: str = "", did_reservation=None) -> Reservation:
+        reservation = Reservation(
+            number=number,
+            kind=kind,
+            organization=organization,
+            reserver_name=organization.name if organization else "",
+            notice_email=organization.notice_email if organization else "",
+            reserved_for=reserved_for or "",
+            starts_at=self.now,
+            ends_at=ends_at,
+            did_reservation=did_reservation,
+            status=ReservationStatus.ACTIVE,
+            remark=self.remark,
+            created_by=self.actor if self.actor.username != settings.SYSTEM_USERNAME else None,
+        )
+        self.open.append(reservation)
+        return reservation
+
+    def commit(self) -> TransitionResult:
+        by_status: dict[str, list[int]] = defaultdict(list)
+        for number_id, status in self.close.items():
+            by_status[status].append(number_id)
+        for status, ids in by_status.items():
+            for start in range(0, len(ids), WRITE_CHUNK):
+                Reservation.objects.filter(
+                    number_id__in=ids[start : start + WRITE_CHUNK], status=ReservationStatus.ACTIVE
+                ).update(status=status, closed_at=self.now)
+        changed = list(self.changed.values())
+        if changed:
+            write_numbers(changed, fields=self.fields, actor=self.actor, remark=self.remark,
+                          now=self.now)
+        if self.open:
+            Reservation.objects.bulk_create(self.open, batch_size=WRITE_CHUNK)
+        for callback in self.after_write:
+            callback()
+        self.result.done = changed
+        return self.result
+
+
+def write_numbers(numbers: Sequence[PhoneNumber], *, fields: Iterable[str], actor, remark: str,
+                  now: dt.datetime) -> None:
+    """Persist in-memory changes set-wise and write one history row per number.
+
+    Numbers that share the new values are written by one UPDATE per chunk (the values of
+    a bulk action are mostly the same), which is far cheaper than `bulk_update`'s CASE
+    per row. simple-history does not see `update()`, so the history rows are written
+    here, from the objects, in the same transaction.
+    """
+    names = sorted({PhoneNumber._meta.get_field(f).attname for f in fields} | {"updated_at"})
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for number in numbers:
+        number.updated_at = now
+        groups[tuple(getattr(number, name) for name in names)].append(number.pk)
+    for values, ids in groups.items():
+        assignment = dict(zip(names, values, strict=True))
+        for start in range(0, len(ids), WRITE_CHUNK):
+            PhoneNumber.objects.filter(pk__in=ids[start : start + WRITE_CHUNK]).update(
+                **assignment
+            )
+    PhoneNumber.history.bulk_history_create(
+        numbers,
+        update=True,
+        default_user=_actor(actor),
+        default_change_reason=remark,
+        default_date=now,
+        batch_size=WRITE_CHUNK,
+    )
+
+
+def _active_reservations(numbers: Iterable[PhoneNumber]) -> dict[int, Reservation]:
+    ids = [n.pk for n in numbers]
+    found: dict[int, Reservation] = {}
+    for start in range(0, len(ids), LOCK_CHUNK):
+        for r in Reservation.objects.filter(
+            number_id__in=ids[start : start + LOCK_CHUNK], status=ReservationStatus.ACTIVE
+        ):
+            found[r.number_id] = r
+    return found
+
+
+def _org_names(ids: Iterable[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i}
+    return dict(Organization.objects.filter(pk__in=wanted).values_list("pk", "name"))
+
+
+def _release_values(number: PhoneNumber, now: dt.datetime, cooling: Policies) -> dict:
+    """Where a number goes when its tenancy ends: cooling when the policy says so."""
+    days = cooling.days(number)
+    common = {"organization": None, "subscription": None, "reserved_for": ""}
+    if days > 0:
+        return {**common, "state": S.COOLING, "expires_at": now + dt.timedelta(days=days),
+                "after_cooling_state": S.AVAILABLE}
+    return {**common, "state": S.AVAILABLE, "expires_at": None, "after_cooling_state": ""}
+
+
+def _resolve(model, value, field_name: str, label: str):
+    if value is None or isinstance(value, model):
+        return value
+    try:
+        return model.objects.get(**{field_name: value})
+    except model.DoesNotExist:
+        raise ServiceError(f"Unknown {label}: {value}") from None
+
+
+# --- add -------------------------------------------------------------------------------
+
+NUMBER_ATTRS = {"voice", "sms", "fax", "routing", "is_golden", "is_ported_in", "visible_to",
+                "tags", "notes"}
+
+
+def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str,
+               country: str | None = None, actor, state: str = S.AVAILABLE, remark: str = "",
+               max_items: int | None = None, max_range: int | None = None,
+               expires_at: Any = _UNSET, now: dt.datetime | None = None,
+               **attrs) -> TransitionResult:
+    """Create numbers (singles and inclusive ranges). Existing or invalid ones are refused.
+
+    `state` is available or locked; a lock gets the policy period unless `expires_at`
+    is given (None = a legacy permanent lock).
+    """
+    now = now or timezone.now()
+    if state not in (S.AVAILABLE, S.LOCKED):
+        raise ServiceError(f"New numbers start available or locked, not {state}.")
+    unknown = set(attrs) - NUMBER_ATTRS
+    if unknown:
+        raise ServiceError(f"Unknown number attributes: {', '.join(sorted(unknown))}")
+    vendor = _resolve(Vendor, vendor, "name", "vendor")
+    sku = _resolve(Sku, sku, "code", "SKU")
+    if "tags" in attrs:
+        attrs["tags"] = PhoneNumber.tags_to_field(attrs["tags"])
+    for capability in ("voice", "sms", "fax"):
+        attrs.setdefault(capability, getattr(sku, capability))
+    remark = (remark or "").strip() or "added"
+    parsed = parse_spec(numbers, country=country, max_items=max_items, max_range=max_range)
+    result = TransitionResult(rejected=dict(parsed.errors))
+    existing: set[str] = set()
+    for start in range(0, len(parsed.numbers), LOCK_CHUNK):
+        existing.update(
+            PhoneNumber.objects.filter(
+                e164__in=parsed.numbers[start : start + LOCK_CHUNK]
+            ).values_list("e164", flat=True)
+        )
+    for e164 in existing:
+        result.rejected[e164] = "already exists"
+    user = _actor(actor)
+    lock_policy = Policies(PolicyCause.LOCK) if state == S.LOCKED else None
+    objs = []
+    for e164 in parsed.numbers:
+        if e164 in existing:
+            continue
+        number = PhoneNumber(e164=e164, country=region_of(e164), vendor=vendor, sku=sku,
+                             state=state, state_changed_at=now, created_at=now, updated_at=now,
+                             **attrs)
+        if lock_policy is not None:
+            number.expires_at = lock_policy.ends(number, now) if expires_at is _UNSET else expires_at
+        objs.append(number)
+    try:
+        with transaction.atomic():
+            PhoneNumber.objects.bulk_create(objs, batch_size=WRITE_CHUNK)
+            PhoneNumber.history.bulk_history_create(
+                objs, default_user=user, default_change_reason=remark, default_date=now,
+                batch_size=WRITE_CHUNK,
+            )
+            if lock_policy is not None:
+                Reservation.objects.bulk_create(
+                    [
+                        Reservation(number=n, kind=ReservationKind.LOCK, starts_at=now,
+                                    ends_at=n.expires_at, remark=remark,
+                                    created_by=actor, status=ReservationStatus.ACTIVE)
+                        for n in objs
+                    ],
+                    batch_size=WRITE_CHUNK,
+                )
+    except IntegrityError:
+        raise ServiceError(
+            "Some of these numbers were added by someone else a moment ago; nothing was "
+            "added. Try again."
+        ) from None
+    result.done = objs
+    return result
+
+
+# --- the life cycle --------------------------------------------------------------------
+
+
+def number_reserve(*, numbers, organization: Organization, actor, remark: str,
+                   reserved_for: str | None = None, now=None) -> TransitionResult:
+    remark = _require_remark(remark)
+    if organization is None:
+        raise ServiceError("Reserve needs an organization.")
+    reserved_for = (reserved_for or "").strip()
+    now = now or timezone.now()
+    with transaction.atomic():
+        batch = _Batch(actor=actor, remark=remark, now=now)
+        policies = Policies(PolicyCause.MANUAL)
+        locked = lock_numbers(numbers)
+        names = _org_names(n.organization_id for n in locked)
+        for n in locked:
+            if n.state == S.RESERVED:
+                if n.organization_id == organization.pk and n.reserved_for == reserved_for:
+                    batch.keep(n)
+                else:
+                    holder = names.get(n.organization_id, "someone else")
+                    batch.refuse(n, f"already reserved by {holder}")
+                continue
+            if reason := _not_allowed(n, Action.RESERVE):
+                batch.refuse(n, reason)
+                continue
+            ends = policies.ends(n, now)
+            batch.change(n, state=S.RESERVED, organization=organization, subscription=None,
+                         reserved_for=reserved_for, expires_at=ends, after_cooling_state="")
+            batch.open_reservation(n, kind=ReservationKind.MANUAL, organization=organization,
+                                   reserved_for=reserved_for, ends_at=ends)
+        return batch.commit()
+
+
+def number_lock(*, numbers, actor, remark: str, now=None) -> TransitionResult:
+    remark = _require_remark(remark)
+    now = now or timezone.now()
+    with transaction.atomic():
+        batch = _Batch(actor=actor, remark=remark, now=now)
+        policies = Policies(PolicyCause.LOCK)
+        for n in lock_numbers(numbers):
+            if n.state == S.LOCKED:
+                batch.keep(n)
+            elif reason := _not_allowed(n, Action.LOCK):
+                batch.refuse(n, reason)
+            else:
+                ends = policies.ends(n, now)
+                batch.change(n, state=S.LOCKED, expires_at=ends)
+                batch.open_reservation(n, kind=ReservationKind.LOCK, ends_at=ends)
+        return batch.commit()
+
+
+def number_unlock(*, numbers, actor, remark: str, now=None) -> TransitionResult:
+    remark = _require_remark(remark)
+    now = now or timezone.now()
+    with transaction.atomic():
+        batch = _Batch(actor=actor, remark=remark, now=now)
+        for n in lock_numbers(numbers):
+            if n.state == S.AVAILABLE:
+                batch.keep(n)
+            elif reason := _not_allowed(n, Action.UNLOCK):
+                batch.refuse(n, reason)
+            else:
+                batch.change(n, state=S.AVAILABLE, expires_at=None)
+                batch.close_reservation(n, ReservationStatus.RELEASED)
+        return batch.commit()
+
+
+def _lock_subscription(subscription: Subscription, *, kind: str) -> Subscription:
+    """Reload the subscription under a row lock: its status and allowance are decided on."""
+    if subscription is None:
+        raise ServiceError("A subscription is required.")
+    sub = (
+        Subscription.objects.select_for_update()
+        .select_related("organization")
+        .filter(pk=subscription.pk)
+        .first()
+    )
+    if sub is None:
+        raise ServiceError("Unknown subscription.")
+    if sub.kind != kind:
+        raise ServiceError(
+            f"Subscription {sub.uuid} is a {sub.get_kind_display()} subscription; this needs "
+            f"a {SubscriptionKind(kind).label} subscription."
+        )
+    if sub.status != SubscriptionStatus.ACTIVE:
+        raise ServiceError(f"Subscription {sub.uuid} is {sub.status}, not active.")
+    return sub
+
+
+def _assign_refusal(n: PhoneNumber, sub: Subscription, names: dict[int, str]) -> str | None:
+    """Who may take a reserved number: the reserver, a partner's customers, the named user."""
+    if n.state == S.RESERVED:
+        org = sub.organization
+        if n.organization_id not in (org.pk, org.parent_id):
+            holder = names.get(n.organization_id, "another organization")
+            return f"reserved by {holder}; the subscription belongs to {org.name}"
+        if n.reserved_for and n.reserved_for != sub.subscriber:
+            return f"reserved for {n.reserved_for}; the subscription's subscriber is " + (
+                sub.subscriber or "not set"
+            )
+    elif n.state == S.AVAILABLE and n.visible_to_id and n.visible_to_id != sub.organization.partner_id:
+        return "visible only to another partner"
+    return None
+
+
+def _assign_into(batch: _Batch, numbers: list[PhoneNumber], sub: Subscription) -> None:
+    names = _org_names(n.organization_id for n in numbers)
+    room = None
+    if sub.number_allowance is not None:
+        held = PhoneNumber.objects.filter(subscription=sub, state=S.ASSIGNED).count()
+        room = sub.number_allowance - held
+    for n in numbers:
+        if n.state == S.ASSIGNED and n.subscription_id == sub.pk:
+            batch.keep(n)
+            continue
+        if reason := _not_allowed(n, Action.ASSIGN) or _assign_refusal(n, sub, names):
+            batch.refuse(n, reason)
+            continue
+        if room is not None:
+            if room <= 0:
+                batch.refuse(n, f"allowance of {sub.number_allowance} numbers reached")
+                continue
+            room -= 1
+        if n.state == S.RESERVED:
+            batch.close_reservation(n, ReservationStatus.ASSIGNED)
+        batch.change(n, state=S.ASSIGNED, subscription=sub, organization=sub.organization,
+                     expires_at=None, after_cooling_state="")
+
+
+def number_assign(*, numbers, subscription: Subscription, actor, remark: str,
+                  now=None) -> TransitionResult:
+    remark = _require_remark(remark)
+    now = now or timezone.now()
+    with transaction.atomic():
+        sub = _lock_subscription(subscription, kind=SubscriptionKind.SERVICE)
+        batch = _Batch(actor=actor, remark=remark, now=now)
+        _assign_into(batch, lock_numbers(numbers), sub)
+        return batch.commit()
+
+
+def number_release(*, numbers, actor, remark: str, now=None) -> TransitionResult:
+    remark = _require_remark(remark)
+    now = now or timezone.now()
+    with transaction.atomic():
+        batch = _Batch(actor=actor, remark=remark, now=now)
+        cooling = Policies(PolicyCause.COOLING)
+        for n in lock_numbers(numbers):
+            if n.state == S.AVAILABLE:
+                batch.keep(n)
+            elif reason := _not_allowed(n, Action.RELEASE):
+                batch.refuse(n, reason)
+            else:
+                batch.change(n, **_release_values(n, now, cooling))
+                batch.close_reservation(n, ReservationStatus.RELEASED)
+        return batch.commit()
+
+
+def number_extend(*, numbers, did_reservation: Subscription, actor, remark: str = "",
+                  now=None) -> TransitionResult:
+    """Turn a free reservation into a charged one that lasts as long as the DID subscription."""
+    now = now or timezone.now()
+    remark = (remark or "").strip() or "extended under a DID reservation subscription"
+    with transaction.atomic():
+        sub = _lock_subscription(did_reservation, kind=SubscriptionKind.DID_RESERVATION)
+        batch = _Batch(actor=actor, remark=remark, now=now)
+        locked = lock_numbers(numbers)
+        active = _active_reservations(locked)
+        names = _org_names(n.organization_id for n in locked)
+        for n in locked:
+            current = active.get(n.pk)
+            if reason := _not_allowed(n, Action.EXTEND):
+                batch.refuse(n, reason)
+                continue
+            if n.organization_id != sub.organization_id:
+                holder = names.get(n.organization_id, "another organization")
+                batch.refuse(n, f"reserved by {holder}; the DID reservation subscription "
+                                f"belongs to {sub.organization.name}")
+                continue
+            if current and current.kind == ReservationKind.CHARGED and current.did_reservation_id == sub.pk:
+                batch.keep(n)
+                continue
+            free_end = current.ends_at if current else n.expires_at
+            ends = _charged_end(sub.current_period_end, free_end)
+            batch.close_reservation(n, ReservationStatus.EXTENDED)
+            batch.change(n, expires_at=ends)
+            batch.open_reservation(n, kind=ReservationKind.CHARGED, ends_at=ends,
+                                   organization=sub.organization, reserved_for=n.reserved_for,
+                                   did_reservation=sub)
+        return batch.commit()
+
+
+def _charged_end(period_end, floor):
+    if period_end is None:
+        return None
+    if floor is None:
+        return period_end
+    return max(period_end, floor)
+
+
+def reservations_follow_subscription(*, subscription: Subscription, actor, now=None) -> int:
+    """Charged reservations end with their DID reservation subscription's period.
+
+    A renewal moves their end forward (never earlier than it was); a lapse ends them now,
+    so the next expiry sweep releases the numbers. Returns how many numbers changed.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        reservations = list(
+            Reservation.objects.select_for_update()
+            .filter(did_reservation=subscription, status=ReservationStatus.ACTIVE,
+                    kind=ReservationKind.CHARGED)
+            .order_by("number_id")
+        )
+        if not reservations:
+            return 0
+        numbers = {n.pk: n for n in lock_numbers([r.number_id for r in reservations])}
+        if subscription.status == SubscriptionStatus.ACTIVE:
+            new_end = lambda r: _charged_end(subscription.current_period_end, r.ends_at)  # noqa: E731
+            remark = "DID reservation subscription renewed"
+        else:
+            new_end = lambda r: min(r.ends_at, now) if r.ends_at else now  # noqa: E731
+            remark = f"DID reservation subscription {subscription.status}"
+        changed: list[PhoneNumber] = []
+        for r in reservations:
+            end = new_end(r)
+            if end == r.ends_at:
+                continue
+            r.ends_at = end
+            number = numbers.get(r.number_id)
+            if number is not None and number.state == S.RESERVED:
+                number.expires_at = end
+                changed.append(number)
+        Reservation.objects.bulk_update(reservations, ["ends_at"], batch_size=WRITE_CHUNK)
+        if changed:
+            write_numbers(changed, fields=["expires_at"], actor=actor, remark=remark, now=now)
+        return len(changed)
+
+
+def number_delete(*, numbers, reason: str, actor, remark: str, now=None) -> TransitionResult:
+    remark = _require_remark(remark)
+    if reason not in DeleteReason.values:
+        raise ServiceError(
+            f"Unknown delete reason {reason!r}; one of: {', '.join(DeleteReason.values)}."
+        )
+    now = now or timezone.now()
+    with transaction.atomic():
+        batch = _Batch(actor=actor, remark=remark, now=now)
+        for n in lock_numbers(numbers):
+            if n.state == S.DELETED:
+                batch.keep(n)
+            elif refusal := _not_allowed(n, Action.DELETE):
+                batch.refuse(n, refusal)
+            else:
+                if n.state == S.LOCKED:
+                    batch.close_reservation(n, ReservationStatus.RELEASED)
+                batch.change(n, state=S.DELETED, delete_reason=reason, expires_at=None)
+        return batch.commit()
+
+
+def number_recover(*, numbers, actor, remark: str, now=None) -> TransitionResult:
+    remark = _require_remark(remark)
+    now = now or timezone.now()
+    with transaction.atomic():
+        batch = _Batch(actor=actor, remark=remark, now=now)
+        for n in lock_numbers(numbers):
+            if n.state == S.AVAILABLE:
+                batch.keep(n)
+            elif reason := _not_allowed(n, Action.RECOVER):
+                batch.refuse(n, reason)
+            else:
+                batch.change(n, state=S.AVAILABLE, delete_reason="", expires_at=None)
+        return batch.commit()
+
+
+def number_next_available(*, subscription: Subscription, actor, remark: str, now=None,
+                          **filters) -> PhoneNumber:
+    """Assign the first free number that matches; parallel callers never get the same one.
+
+    `skip_locked` makes each caller pass over rows another is taking. Golden numbers,
+    numbers held for someone and numbers visible only to another partner are never picked.
+    `pattern=` takes a search pattern (see inventory.numbers.pattern_q).
+    """
+    remark = _require_remark(remark)
+    now = now or timezone.now()
+    with transaction.atomic():
+        sub = _lock_subscription(subscription, kind=SubscriptionKind.SERVICE)
+        qs = PhoneNumber.objects.filter(state=S.AVAILABLE, is_golden=False, reserved_for="")
+        qs = qs.filter(Q(visible_to__isnull=True) | Q(visible_to_id=sub.organization.partner_id))
+        pattern = filters.pop("pattern", None)
+        if pattern:
+            qs = qs.filter(pattern_q(pattern))
+        number = qs.filter(**filters).select_for_update(skip_locked=True).order_by("pk").first()
+        if number is None:
+            raise NoNumberAvailable("No available number matches.")
+        batch = _Batch(actor=actor, remark=remark, now=now)
+        _assign_into(batch, [number], sub)
+        result = batch.commit()
+        if result.rejected:
+            raise ServiceError(f"{number.e164}: {result.rejected[number.e164]}")
+        return result.done[0]
+
+
+# --- automatic moves -------------------------------------------------------------------
+
+
+def numbers_return_from_subscription(*, subscription: Subscription, cause: str, actor,
+                                     now=None, remark: str = "") -> TransitionResult:
+    """A service subscription ended: its numbers go back to its organization, reserved."""
+    now = now or timezone.now()
+    kind = {
+        PolicyCause.SUBSCRIPTION_EXPIRED: ReservationKind.SUBSCRIPTION_EXPIRED,
+        PolicyCause.SUBSCRIPTION_TERMINATED: ReservationKind.SUBSCRIPTION_TERMINATED,
+    }[cause]
+    remark = remark or f"subscription {subscription.uuid} {kind.label.split()[-1].lower()}"
+    with transaction.atomic():
+        batch = _Batch(actor=actor, remark=remark, now=now)
+        policies = Policies(cause)
+        org = subscription.organization
+        assigned = PhoneNumber.objects.filter(subscription=subscription, state=S.ASSIGNED)
+        for n in lock_numbers(assigned):
+            if n.subscription_id != subscription.pk or n.state != S.ASSIGNED:
+                continue
+            ends = policies.ends(n, now)
+            batch.change(n, state=S.RESERVED, subscription=None, organization=org,
+                         expires_at=ends)
+            batch.open_reservation(n, kind=kind, organization=org, ends_at=ends,
+                                   reserved_for=n.reserved_for)
+        return batch.commit()
+
+
+def numbers_swap(*, subscription: Subscription, old: PhoneNumber, new: PhoneNumber, actor,
+                 remark: str, now=None) -> TransitionResult:
+    """Swap one assigned number for another, in one transaction: both or neither."""
+    remark = _require_remark(remark)
+    now = now or timezone.now()
+    with transaction.atomic():
+        sub = _lock_subscription(subscription, kind=SubscriptionKind.SERVICE)
+        locked = {n.pk: n for n in lock_numbers([old, new])}
+        old_n, new_n = locked.get(old.pk), locked.get(new.pk)
+        if old_n is None or new_n is None or old_n.pk == new_n.pk:
+            raise ServiceError("Swap needs two different existing numbers.")
+        if old_n.state != S.ASSIGNED or old_n.subscription_id != sub.pk:
+            raise ServiceError(f"{old_n.e164} is not assigned to this subscription.")
+        batch = _Batch(actor=actor, remark=remark, now=now)
+        ends = Policies(PolicyCause.SWAPPED_OUT).ends(old_n, now)
+        batch.change(old_n, state=S.RESERVED, subscription=None, organization=sub.organization,
+                     expires_at=ends)
+        batch.open_reservation(old_n, kind=ReservationKind.SWAPPED_OUT,
+                               organization=sub.organization, ends_at=ends,
+                               reserved_for=old_n.reserved_for)
+        _assign_into(batch, [new_n], sub)
+        if new_n.e164 in batch.result.rejected:
+            raise ServiceError(f"{new_n.e164}: {batch.result.rejected[new_n.e164]}")
+        # Both rows get one history row each; the reservation of the new number is closed.
+        return batch.commit()
+
+
+EXPIRE_REMARKS = {
+    S.RESERVED: "reservation expired",
+    S.LOCKED: "lock expired",
+    S.COOLING: "cooling ended",
+}
+
+
+def numbers_expire_due(*, now=None, batch_size: int = 2000) -> int:
+    """Release every reservation, lock and cooling period that has ended. Safe to overlap.
+
+    Works in committed batches: a crash loses at most the batch in flight, and a rerun
+    resumes. Rows another sweep holds are skipped (`skip_locked`), so two sweeps never
+    process a number twice. Legacy permanent locks (no end) never expire.
+    """
+    from notifications.services import notices_create_lock_expired
+
+    now = now or timezone.now()
+    total = 0
+    cooling = Policies(PolicyCause.COOLING)
+    actor = system_user()
+    while True:
+        with transaction.atomic():
+            ids = list(
+                PhoneNumber.objects.select_for_update(skip_locked=True)
+                .filter(state__in=list(EXPIRE_REMARKS), expires_at__lte=now)
+                .order_by("expires_at")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                return total
+            locked = lock_numbers(ids)
+            active = _active_reservations(locked)
+            expired_locks: list[tuple[PhoneNumber, Reservation]] = []
+            by_state: dict[str, list[PhoneNumber]] = defaultdict(list)
+            for n in locked:
+                if n.expires_at is not None and n.expires_at <= now and n.state in EXPIRE_REMARKS:
+                    by_state[n.state].append(n)
+            for state, group in by_state.items():
+                batch = _Batch(actor=actor, remark=EXPIRE_REMARKS[state], now=now)
+                for n in group:
+                    if state == S.COOLING:
+                        batch.change(n, state=n.after_cooling_state or S.AVAILABLE,
+                                     expires_at=None, after_cooling_state="")
+                        continue
+                    if state == S.LOCKED:
+                        batch.change(n, state=S.AVAILABLE, expires_at=None)
+                        if n.pk in active:
+                            expired_locks.append((n, active[n.pk]))
+                    else:
+                        batch.change(n, **_release_values(n, now, cooling))
+                    batch.close_reservation(n, ReservationStatus.EXPIRED)
+                total += len(batch.commit().done)
+            if expired_locks:
+                notices_create_lock_expired(pairs=expired_locks, now=now)

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from numbermgmt.views import healthz
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("partner/", include("inventory.urls")),
+    path("healthz", healthz, name="healthz"),
+]

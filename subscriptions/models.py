@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from .choices import OrganizationKind, SubscriptionKind, SubscriptionStatus
+
+
+class Organization(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=OrganizationKind.choices, db_index=True)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="customers",
+        limit_choices_to={"kind": OrganizationKind.PARTNER},
+        help_text="A customer's partner.",
+    )
+    billing_email = models.EmailField(blank=True, help_text="Customers: reservation notices.")
+    owner_email = models.EmailField(blank=True, help_text="Partners: reservation notices.")
+    support_email = models.EmailField(blank=True, help_text="Partners: lock notices.")
+    domain = models.CharField(
+        max_length=253, blank=True, db_index=True, help_text="A partner's domain."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=OrganizationKind.values), name="organization_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display().lower()})"
+
+    @property
+    def is_partner(self) -> bool:
+        return self.kind == OrganizationKind.PARTNER
+
+    @property
+    def notice_email(self) -> str:
+        """Where reservation notices go: a customer's billing, a partner's owner address."""
+        return self.owner_email if self.is_partner else self.billing_email
+
+    @property
+    def partner_id(self) -> int | None:
+        """The partner this organization belongs to (itself when it is one)."""
+        return self.pk if self.is_partner else self.parent_id
+
+
+class Subscriber(models.Model):
+    username = models.CharField(max_length=150, unique=True)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="subscribers"
+    )
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class Subscription(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    kind = models.CharField(max_length=20, choices=SubscriptionKind.choices, db_index=True)
+    plan = models.CharField(max_length=100, blank=True, help_text="The package sold.")
+    status = models.CharField(
+        max_length=16,
+        choices=SubscriptionStatus.choices,
+        default=SubscriptionStatus.ACTIVE,
+        db_index=True,
+        editable=False,
+        help_text="Changed only through the subscription actions, so numbers follow.",
+    )
+    current_period_end = models.DateTimeField(null=True, blank=True, db_index=True)
+    number_allowance = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How many numbers it may hold; empty = unlimited."
+    )
+    subscriber = models.CharField(max_length=150, blank=True, help_text="Username, optional.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=SubscriptionKind.values), name="subscription_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=SubscriptionStatus.values),
+                name="subscription_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan or self.get_kind_display()} · {self.organization.name} · {self.uuid}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == SubscriptionStatus.ACTIVE
+
+
+class PartnerMembership(models.Model):
+    """A partner staff user: sees the partner's numbers on the dashboard, never staff."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_membership"
+    )
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        limit_choices_to={"kind": OrganizationKind.PARTNER},
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.organization.name}"

@@ -1,0 +1,173 @@
+"""Shared fixtures. Services that are absent skip their tests with a reason, unless
+REQUIRE_SERVICES=1 (CI), where an absent service fails the run instead."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.utils import timezone
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
+if not SAMPLES.exists():  # a checkout elsewhere: the samples may be copied into tests/data
+    SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _missing(reason: str):
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+def redis_up() -> bool:
+    host, port = REDIS_URL.split("//", 1)[1].split("/")[0].split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "browser" in str(item.fspath).split(os.sep):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(autouse=True)
+def _service_requirements(request):
+    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        _missing("this test needs PostgreSQL (set DATABASE_URL=postgres://…)")
+    if request.node.get_closest_marker("redis") and not redis_up():
+        _missing(f"this test needs Redis at {REDIS_URL}")
+    if request.node.get_closest_marker("browser") and not shutil.which(CHROMIUM):
+        _missing(f"this test needs Chromium at {CHROMIUM} (apt-get install -y chromium)")
+
+
+@pytest.fixture
+def now():
+    return timezone.now().replace(microsecond=0)
+
+
+@pytest.fixture
+def ops_user(db):
+    user = get_user_model().objects.create_user(
+        "ops", "ops@example.com", "ops-password", is_staff=True
+    )
+    user.groups.add(Group.objects.get(name="Ops"))
+    return user
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_superuser("admin", "admin@example.com", "admin-pass")
+
+
+@pytest.fixture
+def vendor(db):
+    from inventory.models import Vendor
+
+    return Vendor.objects.create(name="Singtel Wholesale")
+
+
+@pytest.fixture
+def sample_catalog(db):
+    """The vendors and SKUs the sample import files name."""
+    from inventory.models import Sku, Vendor
+
+    vendors = [Vendor.objects.get_or_create(name=n)[0]
+               for n in ("Singtel Wholesale", "StarHub Carrier", "M1 Trunks")]
+    skus = [Sku.objects.get_or_create(code="SG-DID-STD", defaults={"name": "Standard"})[0],
+            Sku.objects.get_or_create(code="SG-DID-GOLD", defaults={"name": "Golden"})[0]]
+    return vendors, skus
+
+
+@pytest.fixture
+def sku(db):
+    from inventory.models import Sku
+
+    return Sku.objects.get_or_create(code="SG-DID-STD", defaults={"name": "Standard"})[0]
+
+
+@pytest.fixture
+def partner(db):
+    from subscriptions.models import Organization
+
+    return Organization.objects.create(
+        name="Acme Partner", kind="partner", owner_email="owner@acme.example",
+        support_email="support@acme.example", domain="acme.example",
+    )
+
+
+@pytest.fixture
+def other_partner(db):
+    from subscriptions.models import Organization
+
+    return Organization.objects.create(
+        name="Other Partner", kind="partner", owner_email="owner@other.example",
+        support_email="support@other.example", domain="other.example",
+    )
+
+
+@pytest.fixture
+def customer(partner):
+    from subscriptions.models import Organization
+
+    return Organization.objects.create(
+        name="Beta Customer", kind="customer", parent=partner, billing_email="billing@beta.example"
+    )
+
+
+@pytest.fixture
+def other_customer(other_partner):
+    from subscriptions.models import Organization
+
+    return Organization.objects.create(
+        name="Gamma Customer", kind="customer", parent=other_partner,
+        billing_email="billing@gamma.example",
+    )
+
+
+@pytest.fixture
+def make_subscription(db, now):
+    from subscriptions.models import Subscription
+
+    def make(organization, *, kind="service", status="active", allowance=None, subscriber="",
+             period_end=None, plan="Business DID"):
+        return Subscription.objects.create(
+            organization=organization, kind=kind, status=status, number_allowance=allowance,
+            subscriber=subscriber, plan=plan,
+            current_period_end=period_end or now + dt.timedelta(days=30),
+        )
+
+    return make
+
+
+@pytest.fixture
+def service(customer, make_subscription):
+    return make_subscription(customer)
+
+
+@pytest.fixture
+def make_numbers(vendor, sku, now):
+    """make_numbers(n, start="+6560000000", **attrs) → list of fresh available numbers."""
+    from inventory.services import number_add
+
+    def make(count=1, start="+6560000000", **attrs):
+        last = f"+{int(start[1:]) + count - 1}"
+        spec = start if count == 1 else f"{start}-{last}"
+        result = number_add(numbers=spec, vendor=vendor, sku=sku, actor=None, now=now, **attrs)
+        assert not result.rejected, result.rejected
+        return result.done
+
+    return make
