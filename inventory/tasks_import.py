@@ -1,0 +1,1 @@
+"""Background import jobs (thin: they call the import service)."""

@@ -1,0 +1,1 @@
+"""Life-cycle sweeps run by beat (thin: they call inventory.services)."""
