@@ -1,177 +1,423 @@
-"""Notices: decided in the transaction that makes them due, sent later from the outbox."""
+"""Notices: decided in the transaction that makes them due, sent later from the outbox.
+
+A `Notice` row is the promise of an email. It is written in the same transaction as the
+decision (a reservation that ends soon, a lock that ended), unique per (reservation, kind,
+end), so a rerun writes nothing and an extension, which gives a new end, writes a new one.
+Sending claims rows with `skip_locked` and a short lease, mails one message per
+(recipients, kind, end day), and records the outcome: sent, retry later with backoff, or
+failed after the last attempt (the admin can retry). A notice whose reservation ended or
+moved before it went out is cancelled rather than sent: it would no longer be true.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import smtplib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from .choices import NoticeKind, NoticeStatus
 from .models import Notice
+from .outbox import enqueue_best_effort
 
 logger = logging.getLogger(__name__)
-MAX_ATTEMPTS = 5
-BACKOFF_MINUTES = (1, 5, 15, 60, 240)
+BATCH = 2000
+EXPIRING_KINDS = (NoticeKind.RESERVATION_EXPIRING, NoticeKind.LOCK_EXPIRING)
 
 
-def lock_recipients(number) -> list[str]:
+def backoff_seconds() -> list[int]:
+    return list(getattr(settings, "NOTICE_RETRY_BACKOFF_SECONDS", [60, 300, 900, 3600, 14400]))
+
+
+def max_attempts() -> int:
+    """The first try plus one per backoff step; then the notice is failed."""
+    return len(backoff_seconds()) + 1
+
+
+# --- recipients ------------------------------------------------------------------------
+
+
+def _unique(addresses: Iterable[str]) -> list[str]:
+    return sorted({a.strip().lower() for a in addresses if a and a.strip()})
+
+
+def _support_emails(partner_ids: Iterable[int | None]) -> dict[int, str]:
+    from subscriptions.models import Organization
+
+    wanted = {i for i in partner_ids if i}
+    return dict(Organization.objects.filter(pk__in=wanted).values_list("pk", "support_email"))
+
+
+def lock_recipients(number, support_by_partner: dict[int, str] | None = None) -> list[str]:
     """Lock notices go to the partner the number is visible to, and to platform support."""
-    recipients = []
-    if number.visible_to_id and number.visible_to.support_email:
-        recipients.append(number.visible_to.support_email)
-    if settings.SUPPORT_EMAIL:
-        recipients.append(settings.SUPPORT_EMAIL)
-    return recipients
+    if support_by_partner is None:
+        support_by_partner = _support_emails([number.visible_to_id])
+    return _unique([support_by_partner.get(number.visible_to_id, ""), settings.SUPPORT_EMAIL])
 
 
 def reservation_recipients(reservation) -> list[str]:
-    """Reservation notices go to the reserver: a customer's billing, a partner's owner email."""
+    """Reservation notices go to the reserver: a customer's billing, a partner's owner email.
+
+    The organization's current address wins; the snapshot taken at reservation time is the
+    fallback (the organization may have no address any more).
+    """
     org = reservation.organization
-    email = (org.notice_email if org else "") or reservation.notice_email
-    return [email] if email else []
+    return _unique([(org.notice_email if org else "") or reservation.notice_email])
+
+
+def _expiring_notice(reservation, number, *, now: dt.datetime, support: dict[int, str]) -> Notice:
+    from inventory.choices import ReservationKind
+
+    is_lock = reservation.kind == ReservationKind.LOCK
+    return Notice(
+        kind=NoticeKind.LOCK_EXPIRING if is_lock else NoticeKind.RESERVATION_EXPIRING,
+        number=number,
+        reservation=reservation,
+        ends_at=reservation.ends_at,
+        recipients=lock_recipients(number, support) if is_lock else reservation_recipients(reservation),
+        due_at=now,
+    )
+
+
+def _write(notices: Sequence[Notice]) -> int:
+    """Insert, skipping any (reservation, kind, end) that already has its notice."""
+    if not notices:
+        return 0
+    Notice.objects.bulk_create(notices, ignore_conflicts=True, batch_size=BATCH)
+    return len(notices)
+
+
+# --- deciding --------------------------------------------------------------------------
+
+
+def notices_for_new_reservations(*, reservations: Sequence, now: dt.datetime) -> int:
+    """A reservation or lock that already ends within the lead time gets its notice now.
+
+    Called by inventory.services inside the transaction that opens the reservations (a
+    swap-out holds a number for one day, a short policy may do the same), so the notice
+    exists exactly when the reservation does, and a send is kicked after the commit.
+    """
+    from inventory.choices import PolicyCause
+    from inventory.services import Policies
+
+    candidates = [r for r in reservations if r.pk and r.ends_at and r.ends_at > now]
+    if not candidates:
+        return 0
+    lead = Policies(PolicyCause.NOTICE_LEAD)
+    soon = [r for r in candidates if r.ends_at <= now + dt.timedelta(days=lead.days(r.number))]
+    if not soon:
+        return 0
+    support = _support_emails(r.number.visible_to_id for r in soon)
+    written = _write([_expiring_notice(r, r.number, now=now, support=support) for r in soon])
+    if written:
+        kick_send()
+    return written
 
 
 def notices_create_lock_expired(*, pairs: Iterable, now: dt.datetime) -> int:
     """Called inside the expiry transaction, so the notice exists iff the lock ended."""
-    notices = [
+    pairs = list(pairs)
+    support = _support_emails(number.visible_to_id for number, _ in pairs)
+    return _write([
         Notice(kind=NoticeKind.LOCK_EXPIRED, number=number, reservation=reservation,
-               ends_at=reservation.ends_at or now, recipients=lock_recipients(number), due_at=now)
+               ends_at=reservation.ends_at or now, recipients=lock_recipients(number, support),
+               due_at=now)
         for number, reservation in pairs
-    ]
-    created = Notice.objects.bulk_create(notices, ignore_conflicts=True, batch_size=2000)
-    return len(created)
+    ])
 
 
 def notices_queue_due(*, now: dt.datetime | None = None) -> int:
     """Write a notice for each reservation or lock ending within the lead time (7 days).
 
-    Unique per (reservation, kind, end): reruns add nothing; an extension, which gives a
-    new end, allows a new notice. Returns how many notices were new.
+    Unique per (reservation, kind, end): reruns add nothing; an extension or a renewal,
+    which gives a new end, allows a new notice. Each batch commits on its own, so a crash
+    loses nothing and a rerun resumes. Returns how many notices were written.
     """
-    from inventory.choices import NumberState, PolicyCause, ReservationKind, ReservationStatus
-    from inventory.models import Reservation
-    from inventory.services import policy_days
+    from inventory.choices import NumberState, PolicyCause, ReservationStatus
+    from inventory.models import LifecyclePolicy, Reservation
+    from inventory.services import Policies
 
     now = now or timezone.now()
-    horizon = now + dt.timedelta(days=policy_days(PolicyCause.NOTICE_LEAD))
+    lead = Policies(PolicyCause.NOTICE_LEAD)
+    longest = max(
+        [lead.days()] + list(LifecyclePolicy.objects.filter(cause=PolicyCause.NOTICE_LEAD)
+                             .values_list("period_days", flat=True))
+    )
+    noticed = Notice.objects.filter(
+        reservation=OuterRef("pk"), ends_at=OuterRef("ends_at"), kind__in=EXPIRING_KINDS
+    )
     due = (
         Reservation.objects.filter(
-            status=ReservationStatus.ACTIVE, ends_at__gt=now, ends_at__lte=horizon,
+            status=ReservationStatus.ACTIVE, ends_at__gt=now,
+            ends_at__lte=now + dt.timedelta(days=longest),
             number__state__in=[NumberState.RESERVED, NumberState.LOCKED],
         )
-        .exclude(notices__kind__in=[NoticeKind.RESERVATION_EXPIRING, NoticeKind.LOCK_EXPIRING])
+        .filter(~Exists(noticed))
         .select_related("number__visible_to", "organization")
         .order_by("pk")
     )
-    created = 0
+    written = 0
     batch: list[Notice] = []
-    for reservation in due.iterator(chunk_size=2000):
-        is_lock = reservation.kind == ReservationKind.LOCK
-        batch.append(
-            Notice(
-                kind=NoticeKind.LOCK_EXPIRING if is_lock else NoticeKind.RESERVATION_EXPIRING,
-                number=reservation.number,
-                reservation=reservation,
-                ends_at=reservation.ends_at,
-                recipients=(lock_recipients(reservation.number) if is_lock
-                            else reservation_recipients(reservation)),
-                due_at=now,
-            )
-        )
-        if len(batch) >= 2000:
-            created += len(Notice.objects.bulk_create(batch, ignore_conflicts=True))
+    support: dict[int, str] = {}
+    for reservation in due.iterator(chunk_size=BATCH):
+        number = reservation.number
+        if reservation.ends_at > now + dt.timedelta(days=lead.days(number)):
+            continue
+        if number.visible_to_id:
+            support[number.visible_to_id] = number.visible_to.support_email
+        batch.append(_expiring_notice(reservation, number, now=now, support=support))
+        if len(batch) >= BATCH:
+            written += _write(batch)
             batch = []
-    if batch:
-        created += len(Notice.objects.bulk_create(batch, ignore_conflicts=True))
-    return created
+    written += _write(batch)
+    if written:
+        kick_send()
+    return written
 
 
-def _render(kind: str, notices: list[Notice]) -> EmailMultiAlternatives:
+# --- sending ---------------------------------------------------------------------------
+
+
+def _sendable(now: dt.datetime) -> QuerySet[Notice]:
+    return Notice.objects.filter(status=NoticeStatus.PENDING, due_at__lte=now).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+
+
+def _obsolete(notice: Notice) -> str:
+    """Why a notice is no longer true ("" when it still is)."""
+    if notice.kind == NoticeKind.LOCK_EXPIRED:
+        return ""
+    from inventory.choices import ReservationStatus
+
+    reservation = notice.reservation
+    if reservation.status != ReservationStatus.ACTIVE:
+        return f"not sent: the {reservation.get_kind_display().lower()} was {reservation.status} first"
+    if reservation.ends_at != notice.ends_at:
+        return "not sent: the end date changed (a new notice follows if it is still near)"
+    return ""
+
+
+def _group_key(recipients: Sequence[str], kind: str, ends_at: dt.datetime) -> tuple:
+    return tuple(sorted(recipients)), kind, timezone.localdate(ends_at)
+
+
+def render_notice_email(notices: Sequence[Notice], *, connection=None) -> EmailMultiAlternatives:
+    """One email for notices that share recipients, kind and end day."""
+    first = notices[0]
+    kind = NoticeKind(first.kind)
+    items = sorted(
+        (
+            {
+                "e164": n.number.e164,
+                "ends_at": n.ends_at,
+                "reserver": n.reservation.reserver_name,
+                "reserved_for": n.reservation.reserved_for,
+                "kind": n.reservation.get_kind_display(),
+            }
+            for n in notices
+        ),
+        key=lambda item: item["e164"],
+    )
+    site = getattr(settings, "SITE_URL", "")
     context = {
-        "kind": kind,
-        "kind_label": NoticeKind(kind).label,
-        "notices": notices,
-        "numbers": [n.number.e164 for n in notices],
-        "ends_at": notices[0].ends_at,
+        "kind": kind.value,
+        "kind_label": kind.label,
+        "items": items,
+        "numbers": [item["e164"] for item in items],
+        "count": len(items),
+        "ends_at": min(n.ends_at for n in notices),
+        "end_day": timezone.localdate(first.ends_at),
+        "site_url": site,
+        "dashboard_url": f"{site}/partner/numbers/" if site else "",
+        "support_email": settings.SUPPORT_EMAIL,
     }
-    subject = render_to_string("notifications/subject.txt", context).strip()
+    subject = " ".join(render_to_string("notifications/subject.txt", context).split())
     text = render_to_string("notifications/notice.txt", context)
     html = render_to_string("notifications/notice.html", context)
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL,
-                                     list(notices[0].recipients))
+    message = EmailMultiAlternatives(
+        f"{settings.EMAIL_SUBJECT_PREFIX}{subject}", text, settings.DEFAULT_FROM_EMAIL,
+        list(first.recipients), connection=connection,
+        headers={"X-Notice-Ids": ",".join(str(n.pk) for n in notices)},
+    )
     message.attach_alternative(html, "text/html")
     return message
 
 
-def notices_send_pending(*, now: dt.datetime | None = None) -> int:
-    """Send due notices, one email per (recipients, kind, end day). Returns notices sent.
+def _is_permanent(exc: Exception) -> bool:
+    """An SMTP 5xx answer will not change by retrying; anything else might."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 500 <= exc.smtp_code < 600
+    return False
 
-    Rows are claimed with `skip_locked`, so overlapping runs never send one twice.
-    A failure is retried with backoff; after MAX_ATTEMPTS the notice is failed (the
-    admin can retry it).
+
+class _Mailer:
+    """One email-backend connection per run, reopened after an error."""
+
+    def __init__(self):
+        self.connection = None
+
+    def send(self, message: EmailMultiAlternatives) -> None:
+        if self.connection is None:
+            self.connection = get_connection(fail_silently=False)
+        message.connection = self.connection
+        try:
+            message.send(fail_silently=False)
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(Exception):  # a broken connection is dropped either way
+                self.connection.close()
+            self.connection = None
+
+
+def _claim(ids: list[int], now: dt.datetime) -> list[Notice]:
+    """Lock the group's sendable rows (skipping rows another sender holds) and lease them.
+
+    The lease (`next_attempt_at` a few minutes ahead) is committed before the email goes
+    out, so no other sender takes these rows while this one talks to the mail server, and
+    a sender that dies mid-send leaves them to be retried once the lease runs out.
     """
-    now = now or timezone.now()
-    sent = 0
+    lease = now + dt.timedelta(seconds=getattr(settings, "NOTICE_SEND_LEASE_SECONDS", 300))
     with transaction.atomic():
-        pending = list(
-            Notice.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=NoticeStatus.PENDING, due_at__lte=now)
-            .exclude(next_attempt_at__gt=now)
-            .select_related("number")
-            .order_by("pk")[:500]
+        rows = list(
+            _sendable(now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=ids)
+            .select_related("number", "reservation", "reservation__organization")
+            .order_by("pk")
         )
-        groups: dict[tuple, list[Notice]] = defaultdict(list)
-        for notice in pending:
-            key = (tuple(sorted(notice.recipients)), notice.kind, notice.ends_at.date())
-            groups[key].append(notice)
-        for (recipients, kind, _day), notices in groups.items():
-            if not recipients:
-                _mark(notices, error="no recipient address", now=now, final=True)
-                continue
-            try:
-                _render(kind, notices).send(fail_silently=False)
-            except Exception as exc:  # noqa: BLE001 - any delivery failure is recorded
-                logger.warning("notice delivery failed: %s", exc)
-                _mark(notices, error=f"{exc.__class__.__name__}: {exc}", now=now)
-                continue
-            for notice in notices:
-                notice.status = NoticeStatus.SENT
-                notice.sent_at = now
-                notice.attempts += 1
-                notice.last_error = ""
-            Notice.objects.bulk_update(notices, ["status", "sent_at", "attempts", "last_error"])
-            sent += len(notices)
-    return sent
+        live: list[Notice] = []
+        for notice in rows:
+            if reason := _obsolete(notice):
+                notice.status, notice.last_error, notice.next_attempt_at = (
+                    NoticeStatus.CANCELLED, reason, None)
+                Notice.objects.filter(pk=notice.pk).update(
+                    status=NoticeStatus.CANCELLED, last_error=reason, next_attempt_at=None)
+            else:
+                live.append(notice)
+        if live:
+            Notice.objects.filter(pk__in=[n.pk for n in live]).update(next_attempt_at=lease)
+    return live
 
 
-def _mark(notices: list[Notice], *, error: str, now: dt.datetime, final: bool = False) -> None:
+def _record_sent(notices: list[Notice], now: dt.datetime) -> None:
+    for notice in notices:
+        notice.status = NoticeStatus.SENT
+        notice.sent_at = now
+        notice.attempts += 1
+        notice.last_error = ""
+        notice.next_attempt_at = None
+    Notice.objects.bulk_update(notices, ["status", "sent_at", "attempts", "last_error",
+                                         "next_attempt_at"])
+
+
+def _record_failure(notices: list[Notice], *, error: str, now: dt.datetime, final: bool) -> None:
+    steps = backoff_seconds()
     for notice in notices:
         notice.attempts += 1
         notice.last_error = error[:2000]
-        if final or notice.attempts >= MAX_ATTEMPTS:
+        if final or notice.attempts >= max_attempts():
             notice.status = NoticeStatus.FAILED
             notice.next_attempt_at = None
         else:
-            delay = BACKOFF_MINUTES[min(notice.attempts - 1, len(BACKOFF_MINUTES) - 1)]
-            notice.next_attempt_at = now + dt.timedelta(minutes=delay)
+            notice.next_attempt_at = now + dt.timedelta(seconds=steps[notice.attempts - 1])
     Notice.objects.bulk_update(notices, ["attempts", "last_error", "status", "next_attempt_at"])
 
 
-def notices_retry(*, notices) -> int:
-    """Put failed notices back in the queue (admin action)."""
-    count = 0
+def notices_send_pending(*, now: dt.datetime | None = None, limit: int = 5000) -> int:
+    """Send due notices, one email per (recipients, kind, end day). Returns notices sent.
+
+    Safe to overlap: each group's rows are claimed with `skip_locked` and leased before the
+    email goes out, so two runs never send one notice twice. A failed delivery is retried
+    with backoff (NOTICE_RETRY_BACKOFF_SECONDS); an SMTP 5xx or the last attempt marks the
+    notice failed, to be retried from the admin.
+    """
+    now = now or timezone.now()
+    sent = 0
+    mailer = _Mailer()
+    try:
+        while True:
+            candidates = list(
+                _sendable(now).order_by("pk").values_list("pk", "recipients", "kind", "ends_at")[:limit]
+            )
+            groups: dict[tuple, list[int]] = defaultdict(list)
+            for pk, recipients, kind, ends_at in candidates:
+                groups[_group_key(recipients, kind, ends_at)].append(pk)
+            handled = 0
+            for ids in groups.values():
+                notices = _claim(ids, now)
+                handled += len(notices)
+                if notices:
+                    sent += _deliver(notices, mailer, now)
+            if len(candidates) < limit or not handled:
+                return sent
+    finally:
+        mailer.close()
+
+
+def _deliver(notices: list[Notice], mailer: _Mailer, now: dt.datetime) -> int:
+    if not notices[0].recipients:
+        _record_failure(notices, error="no recipient address (set the organization's email, "
+                        "then retry)", now=now, final=True)
+        return 0
+    try:
+        mailer.send(render_notice_email(notices))
+    except Exception as exc:  # noqa: BLE001 - any delivery failure is recorded on the rows
+        logger.warning("notice delivery to %s failed: %s", notices[0].recipients, exc)
+        _record_failure(notices, error=f"{exc.__class__.__name__}: {exc}", now=now,
+                        final=_is_permanent(exc))
+        return 0
+    _record_sent(notices, now)
+    return len(notices)
+
+
+def seconds_until_next_retry(*, now: dt.datetime | None = None) -> float | None:
+    """When the soonest pending retry is due (None: nothing waits). The send task uses it."""
+    now = now or timezone.now()
+    soonest = (
+        Notice.objects.filter(status=NoticeStatus.PENDING, next_attempt_at__isnull=False)
+        .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+    )
+    if soonest is None:
+        return None
+    return max((soonest - now).total_seconds(), 0.0)
+
+
+def notices_retry(*, notices: QuerySet[Notice], now: dt.datetime | None = None) -> int:
+    """Put failed notices (and pending ones waiting for a retry) back in the queue now.
+
+    Admin action. The next send run takes them; one is kicked after the commit.
+    """
+    now = now or timezone.now()
     with transaction.atomic():
-        for notice in notices.select_for_update().filter(status=NoticeStatus.FAILED):
-            notice.status = NoticeStatus.PENDING
-            notice.attempts = 0
-            notice.next_attempt_at = None
-            notice.save(update_fields=["status", "attempts", "next_attempt_at"])
-            count += 1
+        count = (
+            notices.filter(Q(status=NoticeStatus.FAILED)
+                           | Q(status=NoticeStatus.PENDING, attempts__gt=0, next_attempt_at__gt=now))
+            .update(status=NoticeStatus.PENDING, attempts=0, next_attempt_at=None, due_at=now)
+        )
+        if count:
+            kick_send()
     return count
+
+
+def kick_send() -> None:
+    """Ask a worker to send pending notices soon (best effort, after the commit)."""
+    from .tasks import notices_send_pending as task
+
+    enqueue_best_effort(task)

@@ -129,6 +129,17 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@numbermgmt.example")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "numbermgmt@numbermgmt.example")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+if os.environ.get("EMAIL_URL"):  # smtp://user:password@host:port?tls=1 (or ?ssl=1)
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    _email = urlsplit(os.environ["EMAIL_URL"])
+    _email_query = {k: v[-1] for k, v in parse_qs(_email.query).items()}
+    os.environ.setdefault("EMAIL_HOST", _email.hostname or "localhost")
+    os.environ.setdefault("EMAIL_PORT", str(_email.port or (465 if _email.scheme == "smtps" else 25)))
+    os.environ.setdefault("EMAIL_HOST_USER", unquote(_email.username or ""))
+    os.environ.setdefault("EMAIL_HOST_PASSWORD", unquote(_email.password or ""))
+    os.environ.setdefault("EMAIL_USE_TLS", _email_query.get("tls", "0"))
+    os.environ.setdefault("EMAIL_USE_SSL", _email_query.get("ssl", "1" if _email.scheme == "smtps" else "0"))
 if os.environ.get("EMAIL_HOST"):
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_HOST = os.environ["EMAIL_HOST"]
@@ -141,18 +152,33 @@ if os.environ.get("EMAIL_HOST"):
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = VAR_DIR / "mail"
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", EMAIL_BACKEND)
+EMAIL_SUBJECT_PREFIX = os.environ.get("EMAIL_SUBJECT_PREFIX", "[numbermgmt] ")
+# Notices (the outbox): delay before each retry of a failed delivery; after the last one the
+# notice is marked failed (visible and retryable in the admin). Links in emails use SITE_URL.
+NOTICE_RETRY_BACKOFF_SECONDS = [
+    int(s) for s in os.environ.get("NOTICE_RETRY_BACKOFF_SECONDS", "60,300,900,3600,14400").split(",")
+]
+NOTICE_SEND_LEASE_SECONDS = int(os.environ.get("NOTICE_SEND_LEASE_SECONDS", "300"))
+SITE_URL = os.environ.get("SITE_URL", "").rstrip("/")
 
 # --- Celery ----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_TRANSPORT_OPTIONS = {
+    "socket_timeout": 1,
+    "socket_connect_timeout": 1,
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+    "retry_on_timeout": False,
+    # A task not acknowledged (acks_late) within this is redelivered; beyond every task's run.
+    "visibility_timeout": 3600,
+}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # The broker is never in an admin request's way: short socket timeouts, one retry.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "socket_timeout": 1,
-        "socket_connect_timeout": 1,
-        "max_retries": 1,
-        "retry_on_timeout": False,
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS = dict(REDIS_TRANSPORT_OPTIONS)
 else:
     # Embedded default: a broker that needs no server (shared folder under var/).
     CELERY_BROKER_URL = "filesystem://"
@@ -177,6 +203,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "1800"))
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # --- Application -----------------------------------------------------------------------

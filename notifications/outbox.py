@@ -1,0 +1,62 @@
+"""Best-effort enqueue: the broker is never in an admin request's way.
+
+Work to do later is already a committed database row (the outbox); a message on the
+broker only makes it happen sooner. So the publish happens after the commit, with short
+socket timeouts and one retry (settings.REDIS_TRANSPORT_OPTIONS), and a broker error is
+logged and swallowed: beat drains what was missed. After a failure further kicks from
+this process are skipped for a while, so a dead broker costs one request a second, not
+every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+# After a failed publish, skip kicks for this many seconds (beat catches up meanwhile).
+BROKER_DOWN_PAUSE = 30.0
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+_state = threading.Lock()
+_paused_until = 0.0
+
+
+def reset() -> None:
+    """Forget a previous broker failure (tests; or after the broker is known to be back)."""
+    global _paused_until
+    with _state:
+        _paused_until = 0.0
+
+
+def publish_now(task, *args, **kwargs) -> bool:
+    """Publish `task` once, within about a second or two whatever the broker does.
+
+    Returns whether the message went out. Never raises for a broker problem.
+    """
+    global _paused_until
+    if time.monotonic() < _paused_until:
+        logger.info("broker marked down; %s left to beat", task.name)
+        return False
+    try:
+        task.apply_async(args=args, kwargs=kwargs, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: beat will drain the outbox
+        with _state:
+            _paused_until = time.monotonic() + BROKER_DOWN_PAUSE
+        logger.warning("could not enqueue %s (%s: %s); beat will pick it up",
+                       task.name, exc.__class__.__name__, exc)
+        return False
+    return True
+
+
+def enqueue_best_effort(task, *args, **kwargs) -> None:
+    """Publish `task` after the current transaction commits (at once outside one).
+
+    Nothing is published when the transaction rolls back, and the caller never waits
+    for more than the short broker timeouts.
+    """
+    transaction.on_commit(lambda: publish_now(task, *args, **kwargs))
