@@ -233,7 +233,7 @@ class _Batch:
             write_numbers(changed, fields=self.fields, actor=self.actor, remark=self.remark,
                           now=self.now)
         if self.open:
-            insert_objects(self.open)
+            Reservation.objects.bulk_create(self.open, batch_size=WRITE_CHUNK)
             # One that already ends within the notice lead time gets its notice in this
             # transaction (e.g. a one-day swap-out), not 15 minutes later from beat.
             from notifications.services import notices_for_new_reservations
