@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
-from django.db.models import Q, QuerySet
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Q, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from subscriptions.models import Organization
+from subscriptions.models import Organization, Subscription
 
 from .choices import NumberState
-from .models import PhoneNumber
+from .models import PhoneNumber, Reservation, Sku
 
 
 def partner_of(user) -> Organization | None:
@@ -44,3 +49,257 @@ def numbers_due_for_expiry(*, now: dt.datetime | None = None) -> QuerySet[PhoneN
         state__in=[NumberState.RESERVED, NumberState.LOCKED, NumberState.COOLING],
         expires_at__lte=now,
     )
+
+
+# --- Partner dashboard reads (all scoped by numbers_visible_to) ---------------------------------
+
+TIMELINE_FIELDS: dict[str, str] = {
+    # history field → label shown to partners. Remarks, notes, routing, vendor and user names
+    # are ops-only and never leave these selectors.
+    "state": "State",
+    "organization_id": "Held by",
+    "subscription_id": "Subscription",
+    "reserved_for": "Reserved for",
+    "expires_at": "Ends",
+    "sku_id": "SKU",
+    "voice": "Voice",
+    "sms": "SMS",
+    "fax": "Fax",
+    "is_golden": "Golden",
+    "is_ported_in": "Ported in",
+    "tags": "Tags",
+}
+
+
+def partner_organizations(partner: Organization) -> QuerySet[Organization]:
+    """The partner and its customers: the only organizations a partner user may name."""
+    return Organization.objects.filter(Q(pk=partner.pk) | Q(parent=partner))
+
+
+def partner_summary(user) -> dict:
+    """Counts by state and by holder, from one GROUP BY over the scope (~60 ms for 100k)."""
+    partner = partner_of(user)
+    by_state: dict[str, int] = {s: 0 for s in NumberState.values}
+    by_org: dict[int | None, dict[str, int]] = {}
+    rows = (
+        numbers_visible_to(user)
+        .order_by()
+        .values_list("organization_id", "state")
+        .annotate(n=Count("id"))
+    )
+    for org_id, state, n in rows:
+        by_state[state] = by_state.get(state, 0) + n
+        by_org.setdefault(org_id, {}).update({state: n})
+    names = dict(partner_organizations(partner).values_list("pk", "name")) if partner else {}
+    uuids = dict(partner_organizations(partner).values_list("pk", "uuid")) if partner else {}
+    holders = sorted(
+        (
+            {"id": org_id, "name": names.get(org_id, ""), "uuid": uuids.get(org_id),
+             "own": partner is not None and org_id == partner.pk,
+             "total": sum(counts.values()), **counts}
+            for org_id, counts in by_org.items()
+            if org_id is not None
+        ),
+        key=lambda h: (-h["total"], h["name"]),
+    )
+    return {"by_state": by_state, "total": sum(by_state.values()), "holders": holders}
+
+
+def partner_ending_per_day(user, *, now: dt.datetime | None = None, days: int = 30) -> list[dict]:
+    """Reservations and locks in scope that end on each of the next `days` days (zeros kept)."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    start = timezone.make_aware(dt.datetime.combine(today, dt.time.min))
+    end = start + dt.timedelta(days=days)
+    rows = (
+        numbers_visible_to(user)
+        .filter(state__in=[NumberState.RESERVED, NumberState.LOCKED], expires_at__gte=start,
+                expires_at__lt=end)
+        .order_by()
+        .annotate(day=TruncDate("expires_at"))
+        .values_list("day", "state")
+        .annotate(n=Count("id"))
+    )
+    per_day = {today + dt.timedelta(days=i): {"reserved": 0, "locked": 0} for i in range(days)}
+    for day, state, n in rows:
+        if day in per_day:
+            per_day[day][state] = n
+    return [{"day": day, **counts, "total": counts["reserved"] + counts["locked"]}
+            for day, counts in per_day.items()]
+
+
+def partner_ending_soon(user, *, now: dt.datetime | None = None, limit: int = 10):
+    """The reservations and locks in scope that end next (for the list under the chart)."""
+    now = now or timezone.now()
+    return (
+        numbers_visible_to(user)
+        .filter(state__in=[NumberState.RESERVED, NumberState.LOCKED], expires_at__gte=now)
+        .select_related("organization")
+        .order_by("expires_at", "id")[:limit]
+    )
+
+
+def partner_longest_available(user, *, limit: int = 10):
+    """Available numbers in scope that have waited longest (oldest state change first)."""
+    return (
+        numbers_visible_to(user)
+        .filter(state=NumberState.AVAILABLE)
+        .select_related("sku")
+        .order_by(F("state_changed_at").asc(nulls_first=True), "created_at", "id")[:limit]
+    )
+
+
+def partner_number(user, e164: str) -> PhoneNumber | None:
+    """One number, only when it is in the user's scope (otherwise None: the view 404s)."""
+    return (
+        numbers_visible_to(user)
+        .select_related("sku", "organization", "subscription")
+        .filter(e164=e164)
+        .first()
+    )
+
+
+def partner_reservations(user, number: PhoneNumber):
+    """The number's reservations held by the partner or its customers (never anyone else's)."""
+    partner = partner_of(user)
+    if partner is None:
+        return Reservation.objects.none()
+    return (
+        Reservation.objects.filter(number=number, organization__in=partner_organizations(partner))
+        .select_related("organization", "did_reservation")
+        .order_by("-starts_at", "-id")
+    )
+
+
+@dataclass
+class TimelineEntry:
+    when: dt.datetime
+    kind: str  # "added", "changed", "entered", "hidden"
+    title: str
+    by: str = ""
+    changes: list[tuple[str, str, str]] = dataclass_field(default_factory=list)
+    until: dt.datetime | None = None
+
+
+def partner_timeline(user, number: PhoneNumber, *, limit: int = 300) -> list[TimelineEntry]:
+    """The number's history as a partner may see it, newest first.
+
+    Rows from periods when the number was outside the partner's scope (held by another
+    organization, locked, deleted) collapse into one "not visible" entry without detail, and
+    the first visible row after such a period is shown as a snapshot, not a diff, so nothing
+    about the earlier holder leaks. Remarks and user names are ops-only: "by" is "Operations"
+    or "Automatic".
+    """
+    partner = partner_of(user)
+    if partner is None:
+        return []
+    orgs = dict(partner_organizations(partner).values_list("pk", "name"))
+    rows = list(
+        PhoneNumber.history.filter(id=number.pk)
+        .order_by("-history_date", "-history_id")
+        .values("history_date", "history_type", "history_user_id", "visible_to_id",
+                *TIMELINE_FIELDS)[:limit]
+    )
+    rows.reverse()
+    system_ids = set(
+        get_user_model().objects.filter(username=settings.SYSTEM_USERNAME).values_list("pk", flat=True)
+    )
+    sub_ids = {r["subscription_id"] for r in rows if r["subscription_id"]}
+    subs = {
+        s.pk: f"{s.plan or s.get_kind_display()} · {s.uuid}"
+        for s in Subscription.objects.filter(pk__in=sub_ids, organization_id__in=orgs)
+    }
+    skus = dict(Sku.objects.filter(pk__in={r["sku_id"] for r in rows}).values_list("pk", "code"))
+    states = dict(NumberState.choices)
+
+    def in_scope(row) -> bool:
+        return row["organization_id"] in orgs or (
+            row["state"] == NumberState.AVAILABLE and row["visible_to_id"] == partner.pk
+        )
+
+    def show(name: str, value) -> str:
+        if value in (None, ""):
+            return "—"
+        if name == "state":
+            return str(states.get(value, value))
+        if name == "organization_id":
+            return orgs.get(value, "another organization")
+        if name == "subscription_id":
+            return subs.get(value, "another subscription")
+        if name == "sku_id":
+            return skus.get(value, "—")
+        if name == "expires_at":
+            return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+        if name == "tags":
+            return ", ".join(t for t in value.split(";") if t) or "—"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return str(value)
+
+    entries: list[TimelineEntry] = []
+    previous = None
+    for row in rows:
+        by = "Automatic" if row["history_user_id"] in system_ids or not row["history_user_id"] \
+            else "Operations"
+        if not in_scope(row):
+            if entries and entries[-1].kind == "hidden":
+                entries[-1].until = row["history_date"]
+            else:
+                entries.append(TimelineEntry(when=row["history_date"], kind="hidden",
+                                             title="Not visible to your organization"))
+            previous = None
+            continue
+        if entries and entries[-1].kind == "hidden":
+            entries[-1].until = row["history_date"]
+        if previous is None:
+            shown = [(TIMELINE_FIELDS[f], "", show(f, row[f])) for f in TIMELINE_FIELDS
+                     if row[f] not in (None, "", False) or f == "state"]
+            added = row["history_type"] == "+"
+            entries.append(TimelineEntry(
+                when=row["history_date"], kind="added" if added else "entered", by=by,
+                title="Added to the inventory" if added else "Visible to your organization",
+                changes=shown,
+            ))
+        else:
+            changes = [(TIMELINE_FIELDS[f], show(f, previous[f]), show(f, row[f]))
+                       for f in TIMELINE_FIELDS if previous[f] != row[f]]
+            if changes:
+                title = (f"{show('state', previous['state'])} → {show('state', row['state'])}"
+                         if previous["state"] != row["state"] else "Details changed")
+                entries.append(TimelineEntry(when=row["history_date"], kind="changed", by=by,
+                                             title=title, changes=changes))
+        previous = row
+    entries.reverse()
+    return entries
+
+
+# --- reads of the ops admin ------------------------------------------------------------
+
+
+def active_reservations_of(number_ids: list[int]) -> dict[int, Reservation]:
+    """The active reservation or lock of each given number (one query; for a list page)."""
+    from .choices import ReservationStatus
+
+    if not number_ids:
+        return {}
+    rows = Reservation.objects.filter(number_id__in=number_ids, status=ReservationStatus.ACTIVE)
+    return {r.number_id: r for r in rows}
+
+
+def existing_e164(e164s: list[str], chunk: int = 5000) -> set[str]:
+    """Which of these numbers are already in the inventory."""
+    found: set[str] = set()
+    for start in range(0, len(e164s), chunk):
+        found.update(PhoneNumber.objects.filter(e164__in=e164s[start : start + chunk])
+                     .values_list("e164", flat=True))
+    return found
+
+
+def vendor_state_counts(vendor_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Number count per state of each vendor, in one aggregate query."""
+    counts: dict[int, dict[str, int]] = {vid: {} for vid in vendor_ids}
+    rows = (PhoneNumber.objects.filter(vendor_id__in=vendor_ids).order_by()
+            .values_list("vendor_id", "state").annotate(n=Count("pk")))
+    for vendor_id, state, n in rows:
+        counts[vendor_id][state] = n
+    return counts

@@ -1,13 +1,334 @@
-"""Partner dashboard (read-only). Every view reads through selectors.numbers_visible_to."""
+"""Partner dashboard (read-only, GET only).
 
-from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+Every view reads through selectors.numbers_visible_to(user): the one scope. A number outside
+it is a 404 whatever the URL; a filter value outside it is a form error with an empty result.
+"""
 
-from .selectors import numbers_visible_to, partner_of
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import math
+import tempfile
+from collections.abc import Iterable, Iterator
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from .choices import NumberState
+from .filters import PartnerNumberFilterSet
+from .selectors import (
+    numbers_visible_to,
+    partner_ending_per_day,
+    partner_ending_soon,
+    partner_longest_available,
+    partner_number,
+    partner_of,
+    partner_reservations,
+    partner_summary,
+    partner_timeline,
+)
+
+PER_PAGE = 50
+# The table counts at most this many rows: enough for exact page numbers on ordinary
+# searches, bounded for a partner holding hundreds of thousands of numbers.
+COUNT_CAP = 10_000
+STATE_ORDER = [NumberState.AVAILABLE, NumberState.RESERVED, NumberState.ASSIGNED,
+               NumberState.LOCKED, NumberState.COOLING, NumberState.DELETED]
 
 
-@login_required
-def summary(request):
-    if partner_of(request.user) is None:
-        raise Http404("No partner organization")
-    return HttpResponse(f"{numbers_visible_to(request.user).count()} numbers")
+def partner_view(view):
+    """GET/HEAD only, logged in, a partner member; responses are never cached (private data)."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        partner = partner_of(request.user)
+        if partner is None:
+            return render(request, "partner/no_partner.html", status=403)
+        request.partner = partner
+        return view(request, *args, **kwargs)
+
+    return require_safe(never_cache(wrapped))
+
+
+def number_url(e164: str) -> str:
+    """A number's page with the `+` percent-encoded (raw `+` is accepted too)."""
+    return reverse("partner:number", kwargs={"e164": e164}).replace("+", "%2B")
+
+
+# --- summary --------------------------------------------------------------------------------
+
+def _chart(days: list[dict]) -> dict:
+    """Geometry of the stacked bar chart (inline SVG: no JavaScript, no CDN)."""
+    width, height, left, bottom, top = 720, 220, 44, 28, 12
+    plot_h = height - bottom - top
+    peak = max((d["total"] for d in days), default=0)
+    step = _nice_step(peak)
+    y_max = max(step * math.ceil(peak / step), step) if peak else 4
+    slot = (width - left - 8) / max(len(days), 1)
+    bar_w = max(slot * 0.7, 2)
+    bars = []
+    for i, d in enumerate(days):
+        x = left + i * slot + (slot - bar_w) / 2
+        h_res = plot_h * d["reserved"] / y_max
+        h_lock = plot_h * d["locked"] / y_max
+        day = d["day"].isoformat()
+        bars.append({
+            **d, "x": round(x, 1), "w": round(bar_w, 1),
+            "res_y": round(top + plot_h - h_res, 1), "res_h": round(h_res, 1),
+            "lock_y": round(top + plot_h - h_res - h_lock, 1), "lock_h": round(h_lock, 1),
+            "label": d["day"].strftime("%d %b") if i % 5 == 0 else "",
+            "label_x": round(x + bar_w / 2, 1),
+            "href": f"{reverse('partner:numbers')}?state=reserved&state=locked"
+                    f"&expires_after={day}&expires_before={day}&sort=expires",
+        })
+    ticks = []
+    value = 0
+    while value <= y_max:
+        ticks.append({"value": value, "y": round(top + plot_h - plot_h * value / y_max, 1)})
+        value += step if peak else 1
+    return {"width": width, "height": height, "left": left, "bars": bars, "ticks": ticks,
+            "base_y": top + plot_h, "right": width - 8, "label_y": height - 8,
+            "total": sum(d["total"] for d in days), "peak": peak}
+
+
+def _nice_step(peak: int) -> int:
+    if peak <= 4:
+        return 1
+    raw = peak / 4
+    magnitude = 10 ** int(math.floor(math.log10(raw)))
+    for m in (1, 2, 2.5, 5, 10):
+        if raw <= m * magnitude:
+            return max(int(m * magnitude), 1)
+    return int(10 * magnitude)
+
+
+@partner_view
+def summary(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    now = timezone.now()
+    counts = partner_summary(user)
+    states = [
+        {"value": s.value, "label": s.label, "count": counts["by_state"].get(s.value, 0)}
+        for s in STATE_ORDER
+        if counts["by_state"].get(s.value, 0) or s in (NumberState.AVAILABLE, NumberState.RESERVED,
+                                                        NumberState.ASSIGNED)
+    ]
+    days = partner_ending_per_day(user, now=now)
+    return render(request, "partner/summary.html", {
+        "partner": request.partner,
+        "total": counts["total"],
+        "states": states,
+        "holders": counts["holders"][:12],
+        "more_holders": max(len(counts["holders"]) - 12, 0),
+        "chart": _chart(days),
+        "ending_soon": partner_ending_soon(user, now=now),
+        "longest_available": partner_longest_available(user),
+        "now": now,
+        "nav": "summary",
+    })
+
+
+# --- the table -------------------------------------------------------------------------------
+
+COLUMNS = [
+    # (sort param, header, css class) — sort param None: not sortable.
+    ("number", "Number", ""),
+    ("state", "State", ""),
+    ("customer", "Held by", ""),
+    ("sku", "SKU", "opt"),
+    (None, "Features", "opt"),
+    ("reserved_for", "Reserved for", "opt"),
+    ("expires", "Ends", ""),
+    ("since", "In state since", "opt"),
+    (None, "Tags", "opt"),
+]
+
+
+def _filterset(request: HttpRequest) -> PartnerNumberFilterSet:
+    queryset = numbers_visible_to(request.user).select_related("sku", "organization", "subscription")
+    return PartnerNumberFilterSet(request.GET, queryset=queryset, partner=request.partner)
+
+
+def _page_number(raw: str | None) -> int:
+    try:
+        return min(max(int(raw or 1), 1), 1_000_000)
+    except ValueError:
+        return 1
+
+
+@partner_view
+def number_list(request: HttpRequest) -> HttpResponse:
+    filterset = _filterset(request)
+    queryset = filterset.qs
+    page = _page_number(request.GET.get("page"))
+    offset = (page - 1) * PER_PAGE
+    rows = list(queryset[offset : offset + PER_PAGE + 1])
+    has_next = len(rows) > PER_PAGE
+    rows = rows[:PER_PAGE]
+    # COUNT over a LIMITed subquery: exact up to COUNT_CAP, then "more than".
+    count = queryset.order_by()[: COUNT_CAP + 1].count()
+    capped = count > COUNT_CAP
+    num_pages = None if capped else max(math.ceil(count / PER_PAGE), 1)
+    current_sort = (filterset.form.cleaned_data.get("sort") or [""])[0] \
+        if filterset.form.is_valid() else ""
+    columns = []
+    for param, header, css in COLUMNS:
+        if param is None:
+            columns.append({"header": header, "css": css})
+            continue
+        active = current_sort.lstrip("-") == param or (not current_sort and param == "number")
+        descending = active and current_sort.startswith("-")
+        columns.append({
+            "header": header, "css": css, "active": active, "descending": descending,
+            "sort": param if (not active or descending) else f"-{param}",
+        })
+    return render(request, "partner/number_list.html", {
+        "partner": request.partner,
+        "filter": filterset,
+        "form": filterset.form,
+        "rows": rows,
+        "columns": columns,
+        "page": page,
+        "has_previous": page > 1,
+        "has_next": has_next,
+        "count": count,
+        "capped": capped,
+        "count_cap": COUNT_CAP,
+        "num_pages": num_pages,
+        "first_index": offset + 1 if rows else 0,
+        "last_index": offset + len(rows),
+        "nav": "numbers",
+        "filtered": any(k not in ("page", "sort") and v for k, v in request.GET.items()),
+    })
+
+
+# --- one number ------------------------------------------------------------------------------
+
+def _e164_or_404(raw: str) -> str:
+    text = raw.strip().replace(" ", "")
+    if not text.startswith("+"):
+        text = "+" + text
+    if not text[1:].isdigit() or not 7 <= len(text) <= 16:
+        raise Http404("No such number")
+    return text
+
+
+@partner_view
+def number_detail(request: HttpRequest, e164: str) -> HttpResponse:
+    number = partner_number(request.user, _e164_or_404(e164))
+    if number is None:
+        raise Http404("No such number")
+    reservations = list(partner_reservations(request.user, number)[:50])
+    current = next((r for r in reservations if r.status == "active"), None)
+    return render(request, "partner/number_detail.html", {
+        "partner": request.partner,
+        "number": number,
+        "current": current,
+        "reservations": reservations,
+        "timeline": partner_timeline(request.user, number),
+        "nav": "numbers",
+    })
+
+
+# --- export ----------------------------------------------------------------------------------
+# A minimal streaming writer kept here until inventory/exports.py offers one (see the README's
+# dashboard section); columns are the partner-safe subset: no vendor, routing, notes or remarks.
+
+EXPORT_HEADER = ["number", "country", "state", "sku", "voice", "sms", "fax", "golden", "ported_in",
+                 "organization", "organization_uuid", "subscription_uuid", "package",
+                 "reserved_for", "expires_at", "state_changed_at", "tags"]
+FREE_TEXT = {"organization", "package", "reserved_for", "tags"}
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+EXPORT_CHUNK = 2000
+
+
+def neutralise(value: str) -> str:
+    """OWASP CSV injection: a free-text cell that a spreadsheet would run as a formula."""
+    return "'" + value if value and value.startswith(FORMULA_START) else value
+
+
+def _iso(value: dt.datetime | None) -> str:
+    return timezone.localtime(value).isoformat(timespec="seconds") if value else ""
+
+
+def export_rows(queryset) -> Iterator[list[str]]:
+    """Rows in the export's column order; free-text cells neutralised, E.164 kept as is."""
+    yes = {True: "yes", False: "no"}
+    for n in queryset.iterator(chunk_size=EXPORT_CHUNK):
+        org, sub = n.organization, n.subscription
+        row = {
+            "number": n.e164, "country": n.country, "state": n.state, "sku": n.sku.code,
+            "voice": yes[n.voice], "sms": yes[n.sms], "fax": yes[n.fax],
+            "golden": yes[n.is_golden], "ported_in": yes[n.is_ported_in],
+            "organization": org.name if org else "", "organization_uuid": str(org.uuid) if org else "",
+            "subscription_uuid": str(sub.uuid) if sub else "", "package": sub.plan if sub else "",
+            "reserved_for": n.reserved_for, "expires_at": _iso(n.expires_at),
+            "state_changed_at": _iso(n.state_changed_at), "tags": ";".join(n.tag_list),
+        }
+        yield [neutralise(v) if k in FREE_TEXT else v for k, v in row.items()]
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_stream(rows: Iterable[list[str]]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield "\ufeff"  # BOM: spreadsheets then read the file as UTF-8
+    yield writer.writerow(EXPORT_HEADER)
+    for row in rows:
+        yield writer.writerow(row)
+
+
+def _xlsx_file(rows: Iterable[list[str]]):
+    """openpyxl's write-only workbook: rows go to disk as they come (flat memory)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("numbers")
+    sheet.append(EXPORT_HEADER)
+    for row in rows:
+        cells = []
+        for value in row:
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"  # everything as text: numbers keep their "+"
+            cells.append(cell)
+        sheet.append(cells)
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
+    workbook.save(handle)
+    handle.seek(0)
+    return handle
+
+
+@partner_view
+def export(request: HttpRequest) -> HttpResponse:
+    filterset = _filterset(request)
+    fmt = request.GET.get("format", "csv").lower()
+    if fmt not in ("csv", "xlsx"):
+        return HttpResponse("format must be csv or xlsx", status=400, content_type="text/plain")
+    queryset = filterset.qs  # evaluating the filters may add errors (e.g. a bad pattern)
+    if filterset.form.errors:
+        errors = "; ".join(f"{f}: {' '.join(e)}" for f, e in filterset.form.errors.items())
+        return HttpResponse(f"Invalid filter: {errors}", status=400, content_type="text/plain")
+    name = f"numbers-{slugify(request.partner.name)}-{timezone.localdate():%Y%m%d}.{fmt}"
+    if fmt == "csv":
+        response = StreamingHttpResponse(_csv_stream(export_rows(queryset)),
+                                         content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    return FileResponse(
+        _xlsx_file(export_rows(queryset)), as_attachment=True, filename=name,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )

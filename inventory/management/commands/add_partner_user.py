@@ -1,0 +1,63 @@
+"""Give a user read access to a partner's dashboard (a PartnerMembership; never staff)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from subscriptions.models import Organization, PartnerMembership
+
+
+def find_partner(value: str) -> Organization:
+    """A partner by uuid, domain or exact name; anything else is an error that says why."""
+    partners = Organization.objects.filter(kind="partner")
+    try:
+        found = partners.filter(uuid=uuid.UUID(value)).first()
+    except ValueError:
+        found = partners.filter(domain__iexact=value).first() or partners.filter(name=value).first()
+    if found is None:
+        raise CommandError(f"No partner organization with uuid, domain or name {value!r}.")
+    return found
+
+
+class Command(BaseCommand):
+    help = (
+        "Create (or link) a partner user: a non-staff account that sees only its partner's "
+        "numbers on /partner/. Prints a generated password for a new user unless --password."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--partner", required=True, help="Partner uuid, domain or exact name.")
+        parser.add_argument("--email", default="")
+        parser.add_argument("--password", default=None,
+                            help="Password for a new user (default: a generated one, printed).")
+
+    def handle(self, *args, username: str, partner: str, email: str, password: str | None,
+               **options):
+        organization = find_partner(partner)
+        User = get_user_model()
+        with transaction.atomic():
+            user = User.objects.filter(username=username).first()
+            created = user is None
+            generated = created and not password
+            if created:
+                password = password or secrets.token_urlsafe(12)
+                user = User.objects.create_user(username, email, password)
+            elif user.is_staff or user.is_superuser:
+                raise CommandError(
+                    f"{username} is a staff user; partner users are never staff. Use another account."
+                )
+            PartnerMembership.objects.update_or_create(
+                user=user, defaults={"organization": organization}
+            )
+        self.stdout.write(self.style.SUCCESS(
+            f"{username} {'created and ' if created else ''}linked to {organization.name} "
+            f"({organization.uuid}); dashboard: /partner/"
+        ))
+        if generated:
+            self.stdout.write(f"generated password (give it to the user once): {password}")

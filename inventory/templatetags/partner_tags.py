@@ -1,0 +1,27 @@
+"""Template helpers of the partner dashboard."""
+
+from django import template
+
+from inventory.views import number_url
+
+register = template.Library()
+
+
+@register.filter(name="number_url")
+def number_url_filter(e164: str) -> str:
+    """`{{ n.e164|number_url }}`: the number's page, `+` encoded as %2B."""
+    return number_url(e164)
+
+
+@register.filter
+def state_class(state: str) -> str:
+    return f"state state-{state}"
+
+
+@register.filter
+def thousands(value) -> str:
+    """12345 → "12,345" (django.contrib.humanize is not installed)."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return "" if value is None else str(value)
