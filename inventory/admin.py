@@ -1,0 +1,530 @@
+"""The ops admin of the inventory: thin adapters over inventory.services.
+
+Numbers: one change list with a tab per state (`?state=reserved`), each tab with its own
+columns and only the actions that can start from that state; every action asks for its
+fields on an intermediate form and calls a service. Big-table rules (DESIGN §5): an
+estimated-count paginator, no full COUNT(*), no facets, number search through pattern_q,
+text-box filters for high-cardinality keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import capfirst
+from simple_history.admin import SimpleHistoryAdmin
+
+from .admin_import import NumberImportExportMixin
+from .admin_views import (
+    CapabilityFilter,
+    CountryFilter,
+    EstimatedCountPaginator,
+    NumberChangeList,
+    OwnerFilter,
+    ReservedForFilter,
+    RoutingFilter,
+    StateTabFilter,
+    SubscriptionFilter,
+    TagFilter,
+    VisibleToFilter,
+    add_numbers_view,
+    pattern_search,
+    run_action,
+)
+from .choices import CAPABILITIES, Action, NumberState, actions_from
+from .forms import (
+    AssignForm,
+    DeleteForm,
+    ExtendForm,
+    MassEditForm,
+    PhoneNumberChangeForm,
+    RemarkForm,
+    ReserveForm,
+)
+from .models import ImportJob, LifecyclePolicy, PhoneNumber, Reservation, Sku, Vendor
+from .selectors import vendor_state_counts
+from .services import (
+    number_assign,
+    number_delete,
+    number_extend,
+    number_lock,
+    number_recover,
+    number_release,
+    number_reserve,
+    number_unlock,
+    number_update_attributes,
+)
+
+S = NumberState
+
+# The tabs, in the order ops work through them; "" is All.
+TABS = [S.AVAILABLE, S.RESERVED, S.ASSIGNED, S.LOCKED, S.COOLING, S.DELETED, ""]
+
+# Life-cycle action (inventory.choices.Action) → admin action name.
+ADMIN_ACTIONS = {
+    Action.RESERVE: "reserve",
+    Action.ASSIGN: "assign",
+    Action.EXTEND: "extend",
+    Action.RELEASE: "release",
+    Action.LOCK: "lock",
+    Action.UNLOCK: "unlock",
+    Action.DELETE: "delete_numbers",
+    Action.RECOVER: "recover",
+}
+HISTORY_SKIP = {"id", "created_at", "updated_at"}
+ALWAYS = {"mass_edit"}  # valid in every state: it never touches the state
+
+BASE_COLUMNS = ("e164", "country", "vendor", "sku", "capabilities")
+TAB_COLUMNS: dict[str, tuple[str, ...]] = {
+    S.AVAILABLE: (*BASE_COLUMNS, "golden", "ported_in", "visible_to_col", "routing", "tags_col"),
+    S.RESERVED: (*BASE_COLUMNS, "organization_col", "reserved_for", "reservation_kind", "ends",
+                 "days_left"),
+    S.ASSIGNED: (*BASE_COLUMNS, "subscription_col", "organization_col", "reserved_for"),
+    S.LOCKED: (*BASE_COLUMNS, "lock_ends", "days_left", "reservation_remark"),
+    S.COOLING: (*BASE_COLUMNS, "ends", "days_left", "after_cooling_state"),
+    S.DELETED: (*BASE_COLUMNS, "delete_reason", "state_changed_at"),
+    "": (*BASE_COLUMNS, "state", "organization_col", "ends", "golden", "tags_col"),
+}
+
+
+class ReservationInline(admin.TabularInline):
+    """A number's reservations and locks, newest first, read-only: the tenancy record."""
+
+    model = Reservation
+    fk_name = "number"
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    fields = ("kind", "status", "reserver_name", "reserved_for", "starts_at", "ends_at", "closed_at",
+              "did_reservation", "remark", "created_by")
+    readonly_fields = fields
+    ordering = ("-starts_at", "-id")
+    verbose_name_plural = "reservations and locks"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("did_reservation__organization",
+                                                             "created_by")
+
+
+def _history_value(record, field) -> str:
+    if field.is_relation:
+        try:
+            related = getattr(record, field.name)
+        except field.related_model.DoesNotExist:
+            return f"#{getattr(record, field.attname)} (deleted)"
+        return str(related) if related is not None else "—"
+    value = getattr(record, field.attname)
+    if field.choices:
+        return str(dict(field.flatchoices).get(value, value)) if value else "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    if field.name == "tags":
+        return ", ".join(t for t in (value or "").split(";") if t) or "—"
+    return str(value) if value not in (None, "") else "—"
+
+
+def history_changes(record, previous) -> list[dict[str, str]]:
+    """Which fields a history row changed, from what to what (for people)."""
+    changes = []
+    for field in record.tracked_fields:
+        if field.name in HISTORY_SKIP:
+            continue
+        if getattr(record, field.attname) != getattr(previous, field.attname):
+            changes.append({"field": capfirst(field.verbose_name),
+                            "old": _history_value(previous, field),
+                            "new": _history_value(record, field)})
+    return changes
+
+
+@admin.register(PhoneNumber)
+class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
+    change_list_template = "admin/inventory/phonenumber/change_list.html"
+    change_form_template = "admin/inventory/phonenumber/change_form.html"
+    object_history_list_template = "admin/inventory/phonenumber/object_history_list.html"
+    form = PhoneNumberChangeForm
+    inlines = [ReservationInline]
+    list_per_page = 100
+    list_max_show_all = 500
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    list_select_related = ("vendor", "sku", "organization", "subscription", "visible_to")
+    sortable_by = ("e164", "ends", "lock_ends")
+    ordering = ("e164",)
+    search_fields = ("e164",)  # shows the box; the search itself is pattern_q (get_search_results)
+    search_help_text = "Number pattern: +65* or *1234 (wildcards * ?) · +65 (prefix) · 65 (contains)"
+    list_filter = (StateTabFilter, "vendor", "sku", CapabilityFilter, "is_golden", "is_ported_in",
+                   CountryFilter, RoutingFilter, VisibleToFilter, SubscriptionFilter, OwnerFilter,
+                   ReservedForFilter, TagFilter)
+    actions = ["reserve", "assign", "extend", "release", "lock", "unlock", "delete_numbers",
+               "recover", "mass_edit"]
+    readonly_fields = ("e164", "country", "state", "state_changed_at", "expires_at", "organization",
+                       "subscription", "reserved_for", "delete_reason", "after_cooling_state",
+                       "created_at", "updated_at")
+    autocomplete_fields = ("visible_to",)
+    history_list_per_page = 50
+
+    # --- the list -----------------------------------------------------------------------
+
+    def get_changelist(self, request, **kwargs):
+        return NumberChangeList
+
+    def tab(self, request) -> str:
+        state = request.GET.get("state", "")
+        return state if state in S.values else ""
+
+    def get_list_display(self, request):
+        return TAB_COLUMNS[self.tab(request)]
+
+    def get_search_results(self, request, queryset, search_term):
+        return pattern_search(request, queryset, search_term), False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        state = self.tab(request)
+        if state:
+            valid = {ADMIN_ACTIONS[a] for a in actions_from(state) if a in ADMIN_ACTIONS} | ALWAYS
+            actions = {name: spec for name, spec in actions.items() if name in valid}
+        return actions
+
+    def changelist_view(self, request, extra_context=None):
+        current = self.tab(request)
+        params = request.GET.copy()
+        for key in ("state", "p", "e", "all"):
+            params.pop(key, None)
+        tabs = []
+        for state in TABS:
+            query = params.copy()
+            if state:
+                query["state"] = state
+            encoded = query.urlencode()
+            tabs.append({"state": state or "all", "label": S(state).label if state else "All",
+                         "url": f"?{encoded}" if encoded else "?", "active": state == current})
+        extra_context = {**(extra_context or {}), "state_tabs": tabs}
+        return super().changelist_view(request, extra_context)
+
+    # --- columns ------------------------------------------------------------------------
+
+    @admin.display(description="capabilities")
+    def capabilities(self, obj):
+        return ", ".join(c for c in CAPABILITIES if getattr(obj, c)) or "—"
+
+    @admin.display(description="golden", boolean=True)
+    def golden(self, obj):
+        return obj.is_golden
+
+    @admin.display(description="ported in", boolean=True)
+    def ported_in(self, obj):
+        return obj.is_ported_in
+
+    @admin.display(description="visible to")
+    def visible_to_col(self, obj):
+        return obj.visible_to.name if obj.visible_to else "—"
+
+    @admin.display(description="tags")
+    def tags_col(self, obj):
+        return ", ".join(obj.tag_list) or "—"
+
+    @admin.display(description="organization")
+    def organization_col(self, obj):
+        if not obj.organization_id:
+            return "—"
+        url = reverse("admin:subscriptions_organization_change", args=[obj.organization_id])
+        return format_html('<a href="{}">{}</a>', url, obj.organization.name)
+
+    @admin.display(description="subscription")
+    def subscription_col(self, obj):
+        if not obj.subscription_id:
+            return "—"
+        url = reverse("admin:subscriptions_subscription_change", args=[obj.subscription_id])
+        sub = obj.subscription
+        return format_html('<a href="{}">{}</a> <span class="quiet">{}</span>', url,
+                           sub.plan or sub.get_kind_display(), sub.uuid)
+
+    @admin.display(description="kind")
+    def reservation_kind(self, obj):
+        reservation = getattr(obj, "active_reservation", None)
+        return reservation.get_kind_display() if reservation else "—"
+
+    @admin.display(description="remark")
+    def reservation_remark(self, obj):
+        reservation = getattr(obj, "active_reservation", None)
+        return reservation.remark if reservation else "—"
+
+    @admin.display(description="ends", ordering="expires_at")
+    def ends(self, obj):
+        return obj.expires_at or "—"
+
+    @admin.display(description="ends", ordering="expires_at")
+    def lock_ends(self, obj):
+        return obj.expires_at or "permanent"
+
+    @admin.display(description="days left")
+    def days_left(self, obj):
+        if obj.expires_at is None:
+            return "—"
+        return max(0, (obj.expires_at - timezone.now()).days)
+
+    # --- permissions --------------------------------------------------------------------
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # numbers leave through the life cycle (the Deleted tab), never as rows
+
+    def _may(self, request, codename: str) -> bool:
+        return request.user.has_perm(f"inventory.{codename}")
+
+    def has_reserve_number_permission(self, request):
+        return self._may(request, "reserve_number")
+
+    def has_assign_number_permission(self, request):
+        return self._may(request, "assign_number")
+
+    def has_extend_number_permission(self, request):
+        return self._may(request, "extend_number")
+
+    def has_release_number_permission(self, request):
+        return self._may(request, "release_number")
+
+    def has_lock_number_permission(self, request):
+        return self._may(request, "lock_number")
+
+    def has_unlock_number_permission(self, request):
+        return self._may(request, "unlock_number")
+
+    def has_delete_number_permission(self, request):
+        return self._may(request, "delete_number")
+
+    def has_recover_number_permission(self, request):
+        return self._may(request, "recover_number")
+
+    def has_mass_edit_number_permission(self, request):
+        return self._may(request, "mass_edit_number")
+
+    # --- actions ------------------------------------------------------------------------
+
+    @admin.action(description="Reserve selected numbers…", permissions=["reserve_number"])
+    def reserve(self, request, queryset):
+        return run_action(self, request, queryset, title="Reserve numbers", verb="Reserve",
+                          form_class=ReserveForm, service=number_reserve,
+                          help_text="Available numbers become reserved for the organization "
+                                    "for the policy's period.")
+
+    @admin.action(description="Assign selected numbers to a subscription…",
+                  permissions=["assign_number"])
+    def assign(self, request, queryset):
+        return run_action(self, request, queryset, title="Assign numbers", verb="Assign",
+                          form_class=AssignForm, service=number_assign,
+                          help_text="Available or reserved numbers go to an active service "
+                                    "subscription.")
+
+    @admin.action(description="Extend reservations (DID reservation)…", permissions=["extend_number"])
+    def extend(self, request, queryset):
+        return run_action(self, request, queryset, title="Extend reservations", verb="Extend",
+                          form_class=ExtendForm, service=number_extend,
+                          help_text="The reservation becomes charged and lasts as long as the DID "
+                                    "reservation subscription.")
+
+    @admin.action(description="Release selected numbers…", permissions=["release_number"])
+    def release(self, request, queryset):
+        return run_action(self, request, queryset, title="Release numbers", verb="Release",
+                          form_class=RemarkForm, service=number_release, destructive=True,
+                          help_text="The reservations end now; the numbers become available (or "
+                                    "cooling when the policy says so).")
+
+    @admin.action(description="Lock selected numbers…", permissions=["lock_number"])
+    def lock(self, request, queryset):
+        return run_action(self, request, queryset, title="Lock numbers", verb="Lock",
+                          form_class=RemarkForm, service=number_lock,
+                          help_text="Available numbers are locked for the policy's period.")
+
+    @admin.action(description="Unlock selected numbers…", permissions=["unlock_number"])
+    def unlock(self, request, queryset):
+        return run_action(self, request, queryset, title="Unlock numbers", verb="Unlock",
+                          form_class=RemarkForm, service=number_unlock, destructive=True,
+                          help_text="The locks end now; the numbers become available.")
+
+    @admin.action(description="Delete selected numbers (life cycle)…", permissions=["delete_number"])
+    def delete_numbers(self, request, queryset):
+        return run_action(self, request, queryset, title="Delete numbers", verb="Delete",
+                          form_class=DeleteForm, service=number_delete, destructive=True,
+                          help_text="Available or locked numbers move to the Deleted tab; they "
+                                    "can be recovered.")
+
+    @admin.action(description="Recover deleted numbers…", permissions=["recover_number"])
+    def recover(self, request, queryset):
+        return run_action(self, request, queryset, title="Recover numbers", verb="Recover",
+                          form_class=RemarkForm, service=number_recover,
+                          help_text="Deleted numbers become available again.")
+
+    @admin.action(description="Mass edit attributes…", permissions=["mass_edit_number"])
+    def mass_edit(self, request, queryset):
+        return run_action(self, request, queryset, title="Mass edit numbers", verb="Mass edit",
+                          form_class=MassEditForm, service=number_update_attributes,
+                          help_text="Only what you fill in (or tick to clear) changes; never the "
+                                    "state. Each changed number gets one history entry.")
+
+    # --- add, change, history -----------------------------------------------------------
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return add_numbers_view(self, request)
+
+    def get_fieldsets(self, request, obj=None):
+        details = ["tags", "notes"]
+        if self.has_change_permission(request, obj):
+            details.append("remark")
+        return [
+            ("Number", {"fields": ["e164", "country", "state", "state_changed_at", "expires_at"]}),
+            ("Holder", {"fields": ["organization", "subscription", "reserved_for", "delete_reason",
+                                   "after_cooling_state"]}),
+            ("Catalogue", {"fields": ["vendor", "sku", "voice", "sms", "fax", "routing",
+                                      "is_golden", "is_ported_in", "visible_to"]}),
+            ("Tags and notes", {"fields": details}),
+            ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+        ]
+
+    def save_model(self, request, obj, form, change):
+        """Through the service (one history row with the remark), never obj.save()."""
+        changes = form.attribute_changes()
+        if changes:
+            number_update_attributes(numbers=[obj.pk], changes=changes, actor=request.user,
+                                     remark=form.cleaned_data["remark"])
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            extra_context["recent_history"] = self.recent_history(request, obj)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def recent_history(self, request, obj, limit: int = 20):
+        records = list(self.get_history_queryset(request, PhoneNumber.history, "id", obj.pk)[: limit + 1])
+        self.set_history_delta_changes(request, records)
+        return records[:limit]
+
+    def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
+        """Each row's changes against the row before it, the state and holder included.
+
+        simple-history's diff_against covers only editable fields, and here the
+        non-editable life-cycle fields (state, organization, expires_at …) matter most,
+        so the rows are compared field by field. The oldest row of a page is compared
+        with the row before it, on the next page.
+        """
+        records = list(historical_records)
+        if not records:
+            return
+        older = records[1:] + [records[-1].prev_record if records[-1].history_type != "+" else None]
+        for record, previous in zip(records, older, strict=True):
+            if previous is not None:
+                record.history_delta_changes = history_changes(record, previous)
+
+    def revert_disabled(self, request, obj=None):
+        return True  # a revert would write fields (even the state) around the services
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method != "GET":
+            raise PermissionDenied("History is read-only.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+# --- catalogue ----------------------------------------------------------------------------
+
+
+class VendorChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        rows = list(self.result_list)
+        counts = vendor_state_counts([v.pk for v in rows])
+        for vendor in rows:
+            vendor.state_counts = counts.get(vendor.pk, {})
+        self.result_list = rows
+
+
+def _vendor_state_column(state: str):
+    @admin.display(description=S(state).label.lower())
+    def column(self, obj):
+        n = getattr(obj, "state_counts", {}).get(state, 0)
+        url = reverse("admin:inventory_phonenumber_changelist")
+        return format_html('<a href="{}?vendor__id__exact={}&amp;state={}">{}</a>', url, obj.pk, state,
+                           f"{n:,}")
+
+    return column
+
+
+@admin.register(Vendor)
+class VendorAdmin(admin.ModelAdmin):
+    """Each vendor's numbers per state, from one aggregate query per page."""
+
+    list_display = ("name", "reseller", "total", *[f"count_{s}" for s in S.values])
+    search_fields = ("name",)
+    autocomplete_fields = ("reseller",)
+
+    def get_changelist(self, request, **kwargs):
+        return VendorChangeList
+
+    @admin.display(description="numbers")
+    def total(self, obj):
+        n = sum(getattr(obj, "state_counts", {}).values())
+        url = reverse("admin:inventory_phonenumber_changelist")
+        return format_html('<a href="{}?vendor__id__exact={}">{}</a>', url, obj.pk, f"{n:,}")
+
+
+for _state in S.values:
+    setattr(VendorAdmin, f"count_{_state}", _vendor_state_column(_state))
+
+
+@admin.register(Sku)
+class SkuAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "voice", "sms", "fax")
+    search_fields = ("code", "name")
+
+
+@admin.register(LifecyclePolicy)
+class LifecyclePolicyAdmin(admin.ModelAdmin):
+    """The periods. The most specific matching row wins (cause, then country, SKU, ported-in)."""
+
+    list_display = ("cause", "country", "sku", "is_ported_in", "period_days", "notes")
+    list_editable = ("period_days",)
+    list_filter = ("cause",)
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Read-only: jobs are created by the import page and run by the worker."""
+
+    list_display = ("original_name", "status", "progress", "created_count", "updated_count",
+                    "unchanged_count", "rejected_count", "created_by", "created_at", "finished_at")
+    list_filter = ("status",)
+    list_select_related = ("created_by",)
+    search_fields = ("original_name",)
+
+    @admin.display(description="progress")
+    def progress(self, obj):
+        return f"{obj.progress_percent} %"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+

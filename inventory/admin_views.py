@@ -1,0 +1,385 @@
+"""Plumbing of the ops admin: list filters, the estimated-count paginator and change list, the
+intermediate-form runner for number actions, and the "Add numbers" page.
+
+Nothing here decides a business rule: actions and the add page call inventory.services and
+show what they answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import connections
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+
+from .choices import CAPABILITIES, NumberState
+from .filters import NumberFilterSet
+from .forms import AddNumbersForm, lookup_partner
+from .models import PhoneNumber
+from .numbers import NumberError, parse_spec, pattern_q
+from .selectors import active_reservations_of, existing_e164
+from .services import TransitionResult, number_add
+
+MAX_LISTED_REFUSALS = 20
+EXACT_COUNT_BELOW = 20_000  # estimates under this are replaced by an exact (cheap) count
+
+
+# --- counting ---------------------------------------------------------------------------
+
+
+def estimate_count(queryset) -> int | None:
+    """PostgreSQL's own estimate of how many rows a queryset returns (None elsewhere).
+
+    Unfiltered: the table's `reltuples`; filtered: the planner's row estimate (EXPLAIN,
+    which does not run the query). Both are free at a million rows, unlike COUNT(*).
+    """
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        if not queryset.query.where:
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                           [queryset.model._meta.db_table])
+            row = cursor.fetchone()
+            if row and row[0] is not None and row[0] >= 0:
+                return int(row[0])
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counts exactly when the answer is small, else trusts the planner's estimate.
+
+    `estimated` tells the template to say "about".
+    """
+
+    estimated = False
+
+    @cached_property
+    def count(self) -> int:
+        estimate = estimate_count(self.object_list)
+        if estimate is None or estimate < EXACT_COUNT_BELOW:
+            return super().count
+        self.estimated = True
+        return estimate
+
+
+class NumberChangeList(ChangeList):
+    """Adds to each row its active reservation (one query per page) and corrects an estimate
+    when the last page shows that it was wrong."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        rows = list(self.result_list)
+        paginator = self.paginator
+        if getattr(paginator, "estimated", False) and len(rows) < self.list_per_page:
+            exact = (self.page_num - 1) * self.list_per_page + len(rows)
+            if rows or self.page_num == 1:
+                self.result_count = exact
+                paginator.estimated = False
+                paginator.__dict__["count"] = exact
+                self.multi_page = exact > self.list_per_page
+                self.can_show_all = exact <= self.list_max_show_all
+        active = active_reservations_of([n.pk for n in rows])
+        for number in rows:
+            number.active_reservation = active.get(number.pk)
+        self.result_list = rows
+
+
+# --- list filters -----------------------------------------------------------------------
+
+
+class StateTabFilter(admin.SimpleListFilter):
+    """The state, shown as tabs above the list instead of in the sidebar."""
+
+    title = "state"
+    parameter_name = "state"
+    is_tab = True
+
+    def lookups(self, request, model_admin):
+        return NumberState.choices
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value in NumberState.values:
+            return queryset.filter(state=value)
+        if value:
+            return queryset.none()
+        return queryset
+
+
+class CapabilityFilter(admin.SimpleListFilter):
+    title = "capability"
+    parameter_name = "capability"
+
+    def lookups(self, request, model_admin):
+        return [(c, c.upper() if c == "sms" else c.capitalize()) for c in CAPABILITIES]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(**{value: True}) if value in CAPABILITIES else queryset
+
+
+class InputFilter(admin.ListFilter):
+    """A text box instead of a list of links: for values with too many rows to list
+    (organizations, subscriptions, tags). Applies NumberFilterSet's field of the same
+    name, so the admin, the dashboard and the export mean the same by each filter."""
+
+    template = "admin/inventory/input_filter.html"
+    parameter_name = ""
+    filterset_field = ""
+    placeholder = ""
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        value = params.pop(self.parameter_name, None)
+        if isinstance(value, list):
+            value = value[-1]
+        self.text = (value or "").strip()
+        if self.text:
+            self.used_parameters[self.parameter_name] = self.text
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str]:
+        return [self.parameter_name]
+
+    def value(self) -> str:
+        return self.text
+
+    def to_filterset_value(self, text: str) -> str:
+        return text
+
+    def queryset(self, request, queryset):
+        if not self.text:
+            return queryset
+        try:
+            value = self.to_filterset_value(self.text)
+        except ValidationError as exc:
+            messages.error(request, f"{self.title}: {' '.join(exc.messages)}")
+            return queryset.none()
+        field = self.filterset_field or self.parameter_name
+        filterset = NumberFilterSet({field: value}, queryset=queryset)
+        if not filterset.is_valid():
+            errors = " ".join(" ".join(e) for e in filterset.errors.values())
+            messages.error(request, f"{self.title}: {errors}")
+            return queryset.none()
+        return filterset.qs
+
+    def choices(self, changelist):
+        keep = [(k, v) for k, values in changelist.params.items() if k not in (self.parameter_name, "p")
+                for v in (values if isinstance(values, list) else [values])]
+        yield {
+            "parameter_name": self.parameter_name,
+            "value": self.text,
+            "placeholder": self.placeholder,
+            "keep": keep,
+            "clear_url": changelist.get_query_string(remove=[self.parameter_name, "p"]),
+        }
+
+
+class CountryFilter(InputFilter):
+    title = "country"
+    parameter_name = "country"
+    placeholder = "SG"
+
+
+class RoutingFilter(InputFilter):
+    title = "routing"
+    parameter_name = "routing"
+
+
+class VisibleToFilter(InputFilter):
+    title = "visible to (partner)"
+    parameter_name = "visible_to"
+    placeholder = "partner uuid or domain"
+
+    def to_filterset_value(self, text: str) -> str:
+        return str(lookup_partner(text).uuid)
+
+
+class SubscriptionFilter(InputFilter):
+    title = "subscription uuid"
+    parameter_name = "subscription"
+    placeholder = "uuid"
+
+
+class OwnerFilter(InputFilter):
+    title = "owner (organization uuid)"
+    parameter_name = "owner"
+    placeholder = "uuid"
+
+
+class ReservedForFilter(InputFilter):
+    title = "reserved for"
+    parameter_name = "reserved_for"
+    placeholder = "username"
+
+
+class TagFilter(InputFilter):
+    title = "tag"
+    parameter_name = "tags"
+    placeholder = "one tag"
+
+
+def pattern_search(request, queryset, term: str):
+    """Number search through inventory.numbers.pattern_q: index-friendly on PostgreSQL."""
+    term = (term or "").strip()
+    if not term:
+        return queryset
+    try:
+        return queryset.filter(pattern_q(term))
+    except NumberError as exc:
+        messages.error(request, f"Number pattern “{term}”: {exc}")
+        return queryset.none()
+
+
+# --- actions with an intermediate form --------------------------------------------------
+
+
+def report_result(model_admin, request, verb: str, result: TransitionResult) -> None:
+    """"N done, M refused" and each refusal with its number and reason."""
+    summary = f"{verb}: {result.summary()}."
+    if not result.rejected:
+        model_admin.message_user(request, summary, messages.SUCCESS)
+        return
+    listed = list(result.rejected.items())[:MAX_LISTED_REFUSALS]
+    more = len(result.rejected) - len(listed)
+    items = format_html_join("", "<li>{}: {}</li>", listed)
+    tail = format_html("<li>… and {} more refused</li>", more) if more > 0 else ""
+    message = format_html('{} Refused:<ul class="refusals">{}{}</ul>', summary, items, tail)
+    model_admin.message_user(request, message, messages.WARNING if result.done else messages.ERROR)
+
+
+def run_action(model_admin, request, queryset, *, title: str, verb: str, form_class,
+               service: Callable[..., TransitionResult], destructive: bool = False,
+               help_text: str = ""):
+    """Show the action's form (which is also the confirmation); on "apply", call the service.
+
+    The form posts back to the change list with the same query string and the same
+    selection (`select_across` keeps "all N matching" without listing a million ids).
+    """
+    form = form_class(request.POST if "apply" in request.POST else None, prefix="f")
+    if "apply" in request.POST and form.is_valid():
+        try:
+            result = service(numbers=queryset, actor=request.user, **form.service_kwargs())
+        except ValidationError as exc:
+            form.add_service_error(" ".join(exc.messages))
+        else:
+            report_result(model_admin, request, verb, result)
+            return None
+    count = queryset.count()
+    sample = list(queryset.order_by("e164").values_list("e164", flat=True)[:10])
+    opts = model_admin.model._meta
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "subtitle": None,
+        "opts": opts,
+        "app_label": opts.app_label,
+        "form": form,
+        "adminform": helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}),
+        "count": count,
+        "sample": sample,
+        "destructive": destructive,
+        "help_text": help_text,
+        "action": request.POST.get("action", ""),
+        "select_across": request.POST.get("select_across", "0"),
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "verb": verb,
+        "media": model_admin.media + form.media,
+    }
+    return TemplateResponse(request, "admin/inventory/phonenumber/action_form.html", context)
+
+
+# --- add numbers ------------------------------------------------------------------------
+
+ADD_FIELDSETS = [
+    (None, {"fields": ["numbers", "country"]}),
+    ("Catalogue", {"fields": ["vendor", "sku", "capabilities", "is_golden", "is_ported_in"]}),
+    ("Details", {"fields": ["visible_to", "tags", "notes", "state", "remark"]}),
+]
+
+
+def add_numbers_preview(form: AddNumbersForm) -> dict[str, Any]:
+    """What a confirm would do: how many are created, which exist, which are invalid and why."""
+    data = form.cleaned_data
+    parsed = parse_spec(data["numbers"], country=data["country"] or None, max_items=form.max_items,
+                        max_range=form.max_range)
+    existing = existing_e164(parsed.numbers)
+    new = [n for n in parsed.numbers if n not in existing]
+    return {
+        "create_count": len(new),
+        "create_sample": new[:10],
+        "create_tail": new[-3:] if len(new) > 13 else [],
+        "existing": sorted(existing)[:50],
+        "existing_count": len(existing),
+        "invalid": sorted(parsed.errors.items()),
+    }
+
+
+def _fingerprint(request, form) -> str:
+    """What the preview showed; a confirm of anything else is previewed again first."""
+    values = [(name, request.POST.getlist(name)) for name in sorted(form.fields)]
+    return hashlib.sha256(repr(values).encode()).hexdigest()
+
+
+def add_numbers_view(model_admin, request):
+    """The admin's "add" page for numbers: singles and ranges, a preview, then number_add."""
+    if not model_admin.has_add_permission(request):
+        raise PermissionDenied
+    preview = None
+    if request.method == "POST":
+        form = AddNumbersForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            fingerprint = _fingerprint(request, form)
+            if "confirm" in request.POST and request.POST.get("previewed") == fingerprint:
+                try:
+                    result = number_add(
+                        numbers=data["numbers"], vendor=data["vendor"], sku=data["sku"],
+                        country=data["country"] or None, actor=request.user, state=data["state"],
+                        remark=data["remark"], max_items=form.max_items, max_range=form.max_range,
+                        **form.number_attrs(),
+                    )
+                except ValidationError as exc:
+                    form.add_error(None, " ".join(exc.messages))
+                else:
+                    report_result(model_admin, request, "Add numbers", result)
+                    url = reverse("admin:inventory_phonenumber_changelist")
+                    return HttpResponseRedirect(f"{url}?state={data['state']}")
+            if form.is_valid():
+                preview = {**add_numbers_preview(form), "fingerprint": fingerprint}
+    else:
+        form = AddNumbersForm()
+    opts = PhoneNumber._meta
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Add numbers",
+        "subtitle": None,
+        "opts": opts,
+        "app_label": opts.app_label,
+        "form": form,
+        "adminform": helpers.AdminForm(form, ADD_FIELDSETS, {}),
+        "preview": preview,
+        "media": model_admin.media + form.media,
+    }
+    return TemplateResponse(request, "admin/inventory/phonenumber/add_numbers.html", context)

@@ -1,0 +1,685 @@
+"""The ops admin of numbers, driven through Django's test client as an ops user would click.
+
+Each action: allowed (the number moves and the message says so), refused (the message names
+the number and the reason, nothing else changes) and permission denied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.test import Client
+from django.urls import reverse
+
+from inventory.choices import NumberState
+from inventory.models import PhoneNumber, Reservation
+from inventory.services import number_delete, number_lock, number_reserve
+
+S = NumberState
+CL = "/admin/inventory/phonenumber/"
+
+
+@pytest.fixture
+def ops(ops_user):
+    client = Client()
+    client.force_login(ops_user)
+    return client
+
+
+@pytest.fixture
+def readonly_user(db):
+    user = get_user_model().objects.create_user("viewer", "v@example.com", "viewer-pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="Ops read-only"))
+    return user
+
+
+def state_of(e164: str) -> str:
+    return PhoneNumber.objects.get(e164=e164).state
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def start_action(client, action, numbers, *, query="", select_across=False):
+    """Choose an action on the change list: the answer is its intermediate form."""
+    return client.post(CL + query, {
+        "action": action, "index": 0, "select_across": int(select_across),
+        "_selected_action": [n.pk for n in numbers],
+    })
+
+
+def apply_action(client, action, numbers, fields, *, query="", select_across=False):
+    data = {"action": action, "index": 0, "select_across": int(select_across),
+            "_selected_action": [n.pk for n in numbers], "apply": "1"}
+    data.update({f"f-{k}": v for k, v in fields.items()})
+    return client.post(CL + query, data, follow=True)
+
+
+# --- tabs, columns, actions per state ---------------------------------------------------
+
+
+def action_choices(response) -> set[str]:
+    return set(re.findall(r'<option value="(\w+)">', response.content.decode().split('name="action"')[1]
+                          .split("</select>")[0]))
+
+
+def test_each_tab_offers_only_the_actions_valid_in_its_state(ops, make_numbers):
+    make_numbers(2)
+    expected = {
+        "available": {"reserve", "lock", "assign", "delete_numbers", "mass_edit"},
+        "reserved": {"assign", "extend", "release", "mass_edit"},
+        "assigned": {"mass_edit"},
+        "locked": {"unlock", "delete_numbers", "mass_edit"},
+        "cooling": {"mass_edit"},
+        "deleted": {"recover", "mass_edit"},
+    }
+    for state, actions in expected.items():
+        response = ops.get(CL, {"state": state})
+        assert response.status_code == 200
+        assert action_choices(response) == actions, state
+    everything = action_choices(ops.get(CL))
+    assert everything == {"reserve", "assign", "extend", "release", "lock", "unlock", "delete_numbers",
+                          "recover", "mass_edit"}
+    assert "delete_selected" not in everything
+
+
+def test_tabs_link_every_state_and_mark_the_current_one(ops, make_numbers):
+    make_numbers(1)
+    html = ops.get(CL, {"state": "locked", "q": "+65"}).content.decode()
+    for label in ("Available", "Reserved", "Assigned", "Locked", "Cooling", "Deleted", "All"):
+        assert f">{label}</a>" in html
+    assert re.search(r'href="\?q=%2B65&amp;state=reserved"', html)  # the search is kept
+    assert re.search(r'class="active" data-state="locked"', html)
+
+
+def test_tab_columns(ops, make_numbers, customer, now):
+    numbers = make_numbers(2)
+    number_reserve(numbers=numbers[:1], organization=customer, actor=None, remark="r",
+                   reserved_for="alice", now=now)
+    number_lock(numbers=numbers[1:], actor=None, remark="l", now=now)
+    reserved = ops.get(CL, {"state": "reserved"}).content.decode()
+    for column in ("organization", "reserved for", "kind", "ends", "days left"):
+        assert f">{column.capitalize()}<" in reserved or f">{column}<" in reserved.lower(), column
+    assert "Beta Customer" in reserved and "alice" in reserved and "Manual" in reserved
+    assert numbers[1].e164 not in reserved
+    locked = ops.get(CL, {"state": "locked"}).content.decode()
+    assert numbers[1].e164 in locked and numbers[0].e164 not in locked
+    # A legacy lock without an end shows "permanent".
+    PhoneNumber.objects.filter(pk=numbers[1].pk).update(expires_at=None)  # test set-up only
+    assert "permanent" in ops.get(CL, {"state": "locked"}).content.decode()
+
+
+def test_rows_cannot_be_deleted(ops, make_numbers):
+    number = make_numbers(1)[0]
+    assert ops.get(reverse("admin:inventory_phonenumber_delete", args=[number.pk])).status_code == 403
+    response = ops.post(CL, {"action": "delete_selected", "index": 0, "_selected_action": [number.pk]},
+                        follow=True)
+    assert PhoneNumber.objects.filter(pk=number.pk).exists()
+    assert any("No action selected" in m for m in messages_of(response))
+
+
+# --- reserve ----------------------------------------------------------------------------
+
+
+def test_reserve_through_the_form(ops, make_numbers, customer, ops_user):
+    numbers = make_numbers(2)
+    form = start_action(ops, "reserve", numbers, query="?state=available")
+    assert form.status_code == 200
+    html = form.content.decode()
+    assert "Organization uuid" in html and 'id="action-count"' in html
+    assert re.search(r"Reserve <strong>2</strong> numbers", html)
+
+    response = apply_action(ops, "reserve", numbers, {"organization": str(customer.uuid),
+                                                       "reserved_for": "alice", "remark": "for Beta"},
+                            query="?state=available")
+    assert response.redirect_chain[-1][0].endswith("?state=available")
+    assert "Reserve: 2 done, 0 refused." in messages_of(response)
+    for n in numbers:
+        n.refresh_from_db()
+        assert (n.state, n.organization, n.reserved_for) == (S.RESERVED, customer, "alice")
+    record = numbers[0].history.first()
+    assert (record.history_user, record.history_change_reason) == (ops_user, "for Beta")
+
+
+def test_reserve_refusal_names_number_and_reason(ops, make_numbers, customer, other_customer, now):
+    numbers = make_numbers(2)
+    number_reserve(numbers=numbers[1:], organization=other_customer, actor=None, remark="x", now=now)
+    response = apply_action(ops, "reserve", numbers, {"organization": str(customer.uuid),
+                                                       "remark": "hold"})
+    text = " ".join(messages_of(response))
+    assert "Reserve: 1 done, 1 refused." in text
+    assert f"{numbers[1].e164}: already reserved by Gamma Customer" in text
+    assert PhoneNumber.objects.get(pk=numbers[1].pk).organization == other_customer
+
+
+@pytest.mark.parametrize("value, error", [
+    ("not-a-uuid", "is not a uuid"),
+    ("1b4e28ba-2fa1-41d2-883f-0016d3cca427", "No organization has the uuid"),
+])
+def test_reserve_with_a_bad_uuid_changes_nothing(ops, make_numbers, value, error):
+    numbers = make_numbers(1)
+    response = apply_action(ops, "reserve", numbers, {"organization": value, "remark": "r"})
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert state_of(numbers[0].e164) == S.AVAILABLE
+
+
+def test_reserve_needs_a_remark(ops, make_numbers, customer):
+    numbers = make_numbers(1)
+    response = apply_action(ops, "reserve", numbers, {"organization": str(customer.uuid), "remark": ""})
+    assert "This field is required" in response.content.decode()
+    assert state_of(numbers[0].e164) == S.AVAILABLE
+
+
+def test_read_only_ops_have_no_actions_and_cannot_post_one(make_numbers, customer, readonly_user):
+    numbers = make_numbers(1)
+    client = Client()
+    client.force_login(readonly_user)
+    page = client.get(CL)
+    assert page.status_code == 200 and numbers[0].e164 in page.content.decode()
+    assert 'name="action"' not in page.content.decode()
+    response = apply_action(client, "reserve", numbers, {"organization": str(customer.uuid),
+                                                          "remark": "sneaky"})
+    assert response.status_code in (200, 403)
+    assert state_of(numbers[0].e164) == S.AVAILABLE
+
+
+def test_each_action_needs_its_own_permission(make_numbers, customer):
+    """A staff user allowed to reserve cannot lock, and the other way round."""
+    numbers = make_numbers(1)
+    user = get_user_model().objects.create_user("reserver", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(
+        codename__in=["view_phonenumber", "reserve_number"]))
+    client = Client()
+    client.force_login(user)
+    assert action_choices(client.get(CL)) == {"reserve"}
+    response = apply_action(client, "lock", numbers, {"remark": "no"})
+    assert any("No action selected" in m for m in messages_of(response))
+    assert state_of(numbers[0].e164) == S.AVAILABLE
+    apply_action(client, "reserve", numbers, {"organization": str(customer.uuid), "remark": "ok"})
+    assert state_of(numbers[0].e164) == S.RESERVED
+
+
+# --- assign and extend ------------------------------------------------------------------
+
+
+def test_assign_to_a_service_subscription(ops, make_numbers, service):
+    numbers = make_numbers(2)
+    response = apply_action(ops, "assign", numbers, {"subscription": str(service.uuid), "remark": "go"})
+    assert "Assign: 2 done, 0 refused." in messages_of(response)
+    assert set(PhoneNumber.objects.filter(subscription=service).values_list("state", flat=True)) == {
+        S.ASSIGNED}
+
+
+def test_assign_refuses_wrong_kind_inactive_and_other_organization(
+        ops, make_numbers, customer, other_customer, make_subscription, now):
+    numbers = make_numbers(2)
+    did = make_subscription(customer, kind="did_reservation")
+    ended = make_subscription(customer, status="expired")
+    response = apply_action(ops, "assign", numbers, {"subscription": str(did.uuid), "remark": "x"})
+    assert "DID reservation subscription; this needs a Service subscription" in response.content.decode()
+    response = apply_action(ops, "assign", numbers, {"subscription": str(ended.uuid), "remark": "x"})
+    assert "is expired, not active" in response.content.decode()
+    assert set(PhoneNumber.objects.values_list("state", flat=True)) == {S.AVAILABLE}
+
+    number_reserve(numbers=numbers[:1], organization=other_customer, actor=None, remark="r", now=now)
+    other_service = make_subscription(customer)
+    response = apply_action(ops, "assign", numbers, {"subscription": str(other_service.uuid),
+                                                      "remark": "x"})
+    text = " ".join(messages_of(response))
+    assert "Assign: 1 done, 1 refused." in text
+    assert f"{numbers[0].e164}: reserved by Gamma Customer; the subscription belongs to Beta Customer" in text
+
+
+def test_extend_makes_a_charged_reservation(ops, make_numbers, customer, make_subscription, now):
+    numbers = make_numbers(1)
+    number_reserve(numbers=numbers, organization=customer, actor=None, remark="r", now=now)
+    did = make_subscription(customer, kind="did_reservation", period_end=now + dt.timedelta(days=90))
+    response = apply_action(ops, "extend", numbers, {"did_reservation": str(did.uuid), "remark": ""},
+                            query="?state=reserved")
+    assert "Extend: 1 done, 0 refused." in messages_of(response)
+    active = Reservation.objects.get(number=numbers[0], status="active")
+    assert (active.kind, active.did_reservation) == ("charged", did)
+    assert PhoneNumber.objects.get(pk=numbers[0].pk).expires_at == did.current_period_end
+
+
+def test_extend_with_a_service_subscription_is_refused(ops, make_numbers, customer, service, now):
+    numbers = make_numbers(1)
+    number_reserve(numbers=numbers, organization=customer, actor=None, remark="r", now=now)
+    response = apply_action(ops, "extend", numbers, {"did_reservation": str(service.uuid)},
+                            query="?state=reserved")
+    assert "this needs a DID reservation subscription" in response.content.decode()
+    assert not Reservation.objects.filter(kind="charged").exists()
+
+
+# --- release, lock, unlock, delete, recover ---------------------------------------------
+
+
+def test_release_confirms_first_then_frees(ops, make_numbers, customer, now):
+    numbers = make_numbers(3)
+    number_reserve(numbers=numbers, organization=customer, actor=None, remark="r", now=now)
+    confirm = start_action(ops, "release", numbers, query="?state=reserved")
+    html = confirm.content.decode()
+    assert "Please confirm" in html and re.search(r"Release <strong>3</strong> numbers", html)
+    assert all(state_of(n.e164) == S.RESERVED for n in numbers)
+    response = apply_action(ops, "release", numbers, {"remark": "customer gave up"},
+                            query="?state=reserved")
+    assert "Release: 3 done, 0 refused." in messages_of(response)
+    assert all(state_of(n.e164) == S.AVAILABLE for n in numbers)
+
+
+def test_lock_unlock_delete_recover(ops, make_numbers):
+    numbers = make_numbers(2)
+    response = apply_action(ops, "lock", numbers, {"remark": "audit"})
+    assert "Lock: 2 done, 0 refused." in messages_of(response)
+    assert "Please confirm" in start_action(ops, "unlock", numbers, query="?state=locked").content.decode()
+    response = apply_action(ops, "unlock", numbers[:1], {"remark": "done"}, query="?state=locked")
+    assert "Unlock: 1 done, 0 refused." in messages_of(response)
+    assert [state_of(n.e164) for n in numbers] == [S.AVAILABLE, S.LOCKED]
+
+    response = apply_action(ops, "delete_numbers", numbers, {"reason": "faulty", "remark": "dead line"})
+    assert "Delete: 2 done, 0 refused." in messages_of(response)
+    number = PhoneNumber.objects.get(pk=numbers[0].pk)
+    assert (number.state, number.delete_reason) == (S.DELETED, "faulty")
+
+    response = apply_action(ops, "recover", numbers[:1], {"remark": "fixed"}, query="?state=deleted")
+    assert "Recover: 1 done, 0 refused." in messages_of(response)
+    assert [state_of(n.e164) for n in numbers] == [S.AVAILABLE, S.DELETED]
+
+
+def test_refused_moves_name_the_state(ops, make_numbers, customer, now):
+    numbers = make_numbers(2)
+    number_reserve(numbers=numbers[:1], organization=customer, actor=None, remark="r", now=now)
+    response = apply_action(ops, "delete_numbers", numbers, {"reason": "other", "remark": "cleanup"})
+    text = " ".join(messages_of(response))
+    assert "Delete: 1 done, 1 refused." in text
+    assert f"{numbers[0].e164}: is reserved; delete needs available or locked" in text
+    response = apply_action(ops, "unlock", numbers[:1], {"remark": "x"})
+    assert f"{numbers[0].e164}: is reserved; unlock needs locked" in " ".join(messages_of(response))
+
+
+def test_delete_needs_a_reason(ops, make_numbers):
+    numbers = make_numbers(1)
+    response = apply_action(ops, "delete_numbers", numbers, {"reason": "", "remark": "x"})
+    assert "This field is required" in response.content.decode()
+    assert state_of(numbers[0].e164) == S.AVAILABLE
+
+
+def test_select_across_acts_on_every_matching_number(ops, make_numbers):
+    """"Select all N" on a filtered list: the action gets the filter's queryset, not one page."""
+    numbers = make_numbers(130)
+    make_numbers(5, start="+6561000000")
+    query = "?state=available&q=%2B6560*"
+    assert "Please confirm" in start_action(ops, "delete_numbers", numbers[:100], query=query,
+                                            select_across=True).content.decode()
+    form = start_action(ops, "lock", numbers[:100], query=query, select_across=True)
+    assert re.search(r"Lock <strong>130</strong> numbers", form.content.decode())
+    response = apply_action(ops, "lock", numbers[:100], {"remark": "bulk"}, query=query,
+                            select_across=True)
+    assert "Lock: 130 done, 0 refused." in messages_of(response)
+    assert PhoneNumber.objects.filter(state=S.LOCKED).count() == 130
+    assert PhoneNumber.objects.filter(e164__startswith="+6561", state=S.AVAILABLE).count() == 5
+
+
+def test_many_refusals_are_summarised(ops, make_numbers):
+    numbers = make_numbers(30)
+    number_delete(numbers=numbers, reason="other", actor=None, remark="x")
+    response = apply_action(ops, "lock", numbers, {"remark": "y"})
+    text = " ".join(messages_of(response))
+    assert "Lock: 0 done, 30 refused." in text and "… and 10 more refused" in text
+
+
+# --- mass edit --------------------------------------------------------------------------
+
+
+def test_mass_edit_changes_attributes_never_state(ops, make_numbers, customer, partner, now, ops_user):
+    from inventory.models import Sku
+
+    numbers = make_numbers(3, tags="old;keep")
+    number_reserve(numbers=numbers[:1], organization=customer, actor=None, remark="r", now=now)
+    gold = Sku.objects.create(code="SG-GOLD")
+    before = [n.history.count() for n in numbers]
+    response = apply_action(ops, "mass_edit", numbers, {
+        "sku": gold.pk, "routing": "trunk-7", "is_golden": "yes", "sms": "yes",
+        "visible_to": "acme.example", "add_tags": "vip, new", "remove_tags": "old",
+        "remark": "re-tier",
+    })
+    assert "Mass edit: 3 done, 0 refused." in messages_of(response)
+    for n, count in zip(numbers, before, strict=True):
+        n.refresh_from_db()
+        assert (n.sku, n.routing, n.is_golden, n.sms, n.visible_to) == (gold, "trunk-7", True, True, partner)
+        assert n.tag_list == ["keep", "new", "vip"]
+        assert n.history.count() == count + 1
+        assert n.history.first().history_change_reason == "re-tier"
+        assert n.history.first().history_user == ops_user
+    assert [n.state for n in numbers] == [S.RESERVED, S.AVAILABLE, S.AVAILABLE]
+
+    # Nothing new: no history rows.
+    response = apply_action(ops, "mass_edit", numbers, {"routing": "trunk-7", "remark": "again"})
+    assert "Mass edit: 0 done, 0 refused, 3 already so." in messages_of(response)
+
+
+def test_mass_edit_clears_and_validates(ops, make_numbers, customer):
+    numbers = make_numbers(1, routing="r1", notes="n")
+    response = apply_action(ops, "mass_edit", numbers, {"remark": "x"})
+    assert "Choose at least one change" in response.content.decode()
+    response = apply_action(ops, "mass_edit", numbers, {"visible_to": str(customer.uuid), "remark": "x"})
+    assert "is a customer; only a partner" in response.content.decode()
+    apply_action(ops, "mass_edit", numbers, {"clear_routing": "on", "clear_notes": "on", "remark": "x"})
+    number = PhoneNumber.objects.get(pk=numbers[0].pk)
+    assert (number.routing, number.notes) == ("", "")
+
+
+def test_mass_edit_service_refuses_state():
+    from inventory.services import ServiceError, number_update_attributes
+
+    with pytest.raises(ServiceError, match="state"):
+        number_update_attributes(numbers=[], changes={"state": "available"}, actor=None, remark="x")
+
+
+# --- the number page and its history ----------------------------------------------------
+
+
+def test_number_page_shows_reservations_and_history(ops, make_numbers, customer, ops_user):
+    numbers = make_numbers(1)
+    apply_action(ops, "reserve", numbers, {"organization": str(customer.uuid), "remark": "held for Beta"})
+    html = ops.get(reverse("admin:inventory_phonenumber_change", args=[numbers[0].pk])).content.decode()
+    assert "Reservations and locks" in html
+    assert "held for Beta" in html
+    assert re.search(r"State:</strong> Available &rarr; Reserved", html)
+    assert 'name="state"' not in html  # read-only
+
+
+def test_history_page_shows_who_when_remark_and_changes(ops, make_numbers, customer, ops_user):
+    numbers = make_numbers(1)
+    apply_action(ops, "reserve", numbers, {"organization": str(customer.uuid), "remark": "held for Beta"})
+    apply_action(ops, "release", numbers, {"remark": "let go"})
+    response = ops.get(reverse("admin:inventory_phonenumber_history", args=[numbers[0].pk]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.count('class="history-row"') == 3  # added, reserved, released
+    assert "held for Beta" in html and "let go" in html and ">ops<" in html
+    assert re.search(r"State:</strong> Reserved &rarr; Available", html)
+    assert re.search(r"Organization:</strong> Beta Customer \(customer\) &rarr; —", html)
+
+
+def test_history_cannot_be_reverted(ops, make_numbers):
+    number = make_numbers(1)[0]
+    record = number.history.first()
+    url = reverse("admin:inventory_phonenumber_simple_history", args=[number.pk, record.pk])
+    assert ops.get(url).status_code == 200
+    assert ops.post(url, {"routing": "evil"}).status_code == 403
+
+
+def test_editing_a_number_goes_through_the_service_with_a_remark(ops, make_numbers, ops_user, vendor, sku):
+    number = make_numbers(1)[0]
+    url = reverse("admin:inventory_phonenumber_change", args=[number.pk])
+    data = {"vendor": vendor.pk, "sku": sku.pk, "voice": "on", "routing": "r9", "tags": "a, b",
+            "notes": "", "visible_to": "", "state": "deleted",
+            "reservations-TOTAL_FORMS": 0, "reservations-INITIAL_FORMS": 0}
+    response = ops.post(url, {**data, "remark": ""})
+    assert response.status_code == 200 and "Say why" in response.content.decode()
+    response = ops.post(url, {**data, "remark": "new trunk"})
+    assert response.status_code == 302
+    number.refresh_from_db()
+    assert (number.routing, number.tag_list, number.state) == ("r9", ["a", "b"], S.AVAILABLE)
+    last = number.history.first()
+    assert (last.history_change_reason, last.history_user) == ("new trunk", ops_user)
+
+
+# --- add numbers ------------------------------------------------------------------------
+
+ADD = "/admin/inventory/phonenumber/add/"
+
+
+def add_form(vendor, sku, numbers, **extra):
+    return {"numbers": numbers, "country": "SG", "vendor": vendor.pk, "sku": sku.pk,
+            "state": "available", "tags": "", "notes": "", "visible_to": "", "remark": "", **extra}
+
+
+def test_add_page_previews_then_adds(ops, vendor, sku, make_numbers, ops_user):
+    make_numbers(1, start="+6560000002")
+    data = add_form(vendor, sku, "+6560000001, +6560000002\n+6560000010-+6560000019\n12345\n6560 0003",
+                    capabilities=["voice", "sms"], is_golden="on", tags="new")
+    preview = ops.post(ADD, {**data, "preview": "1"})
+    html = preview.content.decode()
+    assert preview.status_code == 200
+    assert re.search(r"<strong>12</strong> numbers will be created", html)
+    assert re.search(r"<strong>1</strong> already exists", html) and "+6560000002" in html
+    assert "<code>12345</code>:" in html
+    assert PhoneNumber.objects.count() == 1  # nothing yet
+    fingerprint = re.search(r'name="previewed" value="(\w+)"', html).group(1)
+    response = ops.post(ADD, {**data, "confirm": "1", "previewed": fingerprint}, follow=True)
+    text = " ".join(messages_of(response))
+    assert "Add numbers: 12 done, 2 refused." in text
+    added = PhoneNumber.objects.get(e164="+6560000015")
+    assert (added.sms, added.is_golden, added.tag_list, added.state) == (True, True, ["new"], S.AVAILABLE)
+    assert added.history.first().history_user == ops_user
+
+
+def test_add_confirm_of_an_edited_form_previews_again(ops, vendor, sku):
+    data = add_form(vendor, sku, "+6560000001")
+    response = ops.post(ADD, {**data, "confirm": "1", "previewed": "stale"})
+    assert "will be created" in response.content.decode()
+    assert not PhoneNumber.objects.exists()
+
+
+def test_add_locked_range(ops, vendor, sku):
+    data = add_form(vendor, sku, "+6560000100-+6560000199", state="locked", remark="quarantine")
+    html = ops.post(ADD, {**data, "preview": "1"}).content.decode()
+    fingerprint = re.search(r'name="previewed" value="(\w+)"', html).group(1)
+    ops.post(ADD, {**data, "confirm": "1", "previewed": fingerprint})
+    assert PhoneNumber.objects.filter(state=S.LOCKED).count() == 100
+    assert Reservation.objects.filter(kind="lock", status="active").count() == 100
+
+
+def test_add_limits(ops, vendor, sku, settings):
+    too_big = ops.post(ADD, {**add_form(vendor, sku, "+6560000000-+6560010000"), "preview": "1"})
+    assert "over the limit of 10,000" in too_big.content.decode()
+    many = ", ".join(f"+65600000{i:02d}" for i in range(51))
+    too_many = ops.post(ADD, {**add_form(vendor, sku, many), "preview": "1"})
+    assert "51 entries; at most 50 per request" in too_many.content.decode()
+    missing = ops.post(ADD, {**add_form(vendor, sku, "+6560000001"), "vendor": "", "preview": "1"})
+    assert "This field is required" in missing.content.decode()
+
+
+def test_add_needs_add_permission(make_numbers, readonly_user):
+    client = Client()
+    client.force_login(readonly_user)
+    assert client.get(ADD).status_code == 403
+
+
+# --- search and filters -----------------------------------------------------------------
+
+
+def listed(client, **params) -> set[str]:
+    response = client.get(CL, params)
+    assert response.status_code == 200
+    return set(re.findall(r'>(\+\d{8,15})</a>', response.content.decode()))
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    ("+656000000*", {"+6560000000", "+6560000001", "+6560000002"}),
+    ("*0002", {"+6560000002"}),
+    ("+6560000001", {"+6560000001"}),
+    ("+6561", {"+6561000009"}),
+    ("1000009", {"+6561000009"}),
+    ("+65?1*", {"+6561000009"}),
+])
+def test_pattern_search(ops, make_numbers, pattern, expected):
+    make_numbers(3)
+    make_numbers(1, start="+6561000009")
+    assert listed(ops, q=pattern) == expected
+
+
+def test_bad_pattern_says_why(ops, make_numbers):
+    make_numbers(1)
+    response = ops.get(CL, {"q": "abc"})
+    assert listed(ops, q="abc") == set()
+    assert any("a number pattern has digits" in m for m in messages_of(response))
+
+
+def test_pattern_search_does_not_use_icontains(ops, make_numbers, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_numbers(1)
+    with CaptureQueriesContext(connection) as ctx:
+        ops.get(CL, {"q": "+6560*"})
+    sql = " ".join(q["sql"] for q in ctx.captured_queries if "inventory_phonenumber" in q["sql"])
+    assert "UPPER(" not in sql and "LIKE UPPER" not in sql
+    assert "LIKE '+6560%'" in sql or "LIKE %s" in sql or "LIKE" in sql
+
+
+def test_filters(ops, make_numbers, vendor, sku, partner, customer, service, now):
+    from inventory.models import Sku, Vendor
+    from inventory.services import number_assign
+
+    other_vendor = Vendor.objects.create(name="M1 Trunks")
+    gold = Sku.objects.create(code="GOLD", sms=True)
+    a, b, c, d = (n.e164 for n in make_numbers(4, routing="r1"))
+    PhoneNumber.objects.filter(e164=b).update(vendor=other_vendor, sku=gold, sms=True, is_golden=True,
+                                              is_ported_in=True, routing="r2", tags=";vip;",
+                                              visible_to=partner)  # test set-up only
+    numbers = PhoneNumber.objects.order_by("e164")
+    number_reserve(numbers=[numbers.get(e164=c)], organization=customer, reserved_for="alice",
+                   actor=None, remark="r", now=now)
+    number_assign(numbers=[numbers.get(e164=d)], subscription=service, actor=None, remark="a", now=now)
+
+    assert listed(ops, vendor__id__exact=other_vendor.pk) == {b}
+    assert listed(ops, sku__id__exact=gold.pk) == {b}
+    assert listed(ops, capability="sms") == {b}
+    assert listed(ops, is_golden__exact=1) == {b}
+    assert listed(ops, is_ported_in__exact=1) == {b}
+    assert listed(ops, country="sg") == {a, b, c, d}
+    assert listed(ops, country="MY") == set()
+    assert listed(ops, routing="r2") == {b}
+    assert listed(ops, visible_to=str(partner.uuid)) == {b}
+    assert listed(ops, visible_to="acme.example") == {b}
+    assert listed(ops, subscription=str(service.uuid)) == {d}
+    assert listed(ops, owner=str(customer.uuid)) == {c, d}
+    assert listed(ops, reserved_for="alice") == {c}
+    assert listed(ops, tags="vip") == {b}
+    assert listed(ops, state="reserved") == {c}
+    assert listed(ops, state="assigned", owner=str(customer.uuid)) == {d}
+
+
+def test_filter_with_a_bad_uuid_says_so(ops, make_numbers):
+    make_numbers(1)
+    response = ops.get(CL, {"subscription": "nope"})
+    assert response.status_code == 200
+    assert listed(ops, subscription="nope") == set()
+    assert any("subscription uuid" in m and "valid UUID" in m for m in messages_of(response))
+
+
+def test_filter_boxes_render_without_listing_organizations(ops, make_numbers, partner, customer):
+    make_numbers(1)
+    html = ops.get(CL).content.decode()
+    for name in ("country", "routing", "visible_to", "subscription", "owner", "reserved_for", "tags"):
+        assert f'name="{name}"' in html, name
+    assert "Beta Customer" not in html  # organizations are typed, not listed
+
+
+def test_changelist_query_count_is_flat(ops, make_numbers, customer, now,
+                                        django_assert_max_num_queries):
+    numbers = make_numbers(60)
+    number_reserve(numbers=numbers, organization=customer, actor=None, remark="r", now=now)
+    with django_assert_max_num_queries(12):
+        ops.get(CL, {"state": "reserved"})
+
+
+# --- counting at scale (PostgreSQL) -------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_large_lists_show_an_estimate_without_counting(ops, make_numbers, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from inventory import admin_views
+
+    make_numbers(300)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE inventory_phonenumber")
+    monkeypatch.setattr(admin_views, "EXACT_COUNT_BELOW", 100)
+    with CaptureQueriesContext(connection) as ctx:
+        html = ops.get(CL).content.decode()
+    assert "about" in html
+    counts = [q["sql"] for q in ctx.captured_queries
+              if "COUNT(" in q["sql"].upper() and "inventory_phonenumber" in q["sql"]]
+    assert counts == []
+    with CaptureQueriesContext(connection) as ctx:
+        ops.get(CL, {"q": "+6560000*"})
+    assert any(q["sql"].startswith("EXPLAIN") for q in ctx.captured_queries)
+
+
+@pytest.mark.postgres
+def test_estimate_on_the_last_page_becomes_exact(ops, make_numbers, monkeypatch):
+    from inventory import admin_views
+
+    make_numbers(30)
+    monkeypatch.setattr(admin_views, "EXACT_COUNT_BELOW", 0)
+    html = ops.get(CL, {"q": "+656000001*"}).content.decode()
+    assert re.search(r"\b10\s+numbers", html) and "about" not in html
+
+
+# --- vendor list, subscriptions and the other admins --------------------------------------
+
+
+def test_vendor_list_counts_numbers_per_state_in_one_query(ops, make_numbers, customer, now,
+                                                           django_assert_max_num_queries):
+    from inventory.models import Vendor
+
+    numbers = make_numbers(5)
+    number_reserve(numbers=numbers[:2], organization=customer, actor=None, remark="r", now=now)
+    for i in range(5):
+        Vendor.objects.create(name=f"Spare {i}")
+    with django_assert_max_num_queries(8):
+        html = ops.get("/admin/inventory/vendor/").content.decode()
+    vendor_id = numbers[0].vendor_id
+    assert f'?vendor__id__exact={vendor_id}&amp;state=reserved">2</a>' in html
+    assert f'?vendor__id__exact={vendor_id}&amp;state=available">3</a>' in html
+    assert f'?vendor__id__exact={vendor_id}">5</a>' in html
+
+
+def test_expiring_a_subscription_reserves_its_numbers(ops, make_numbers, service, customer, now):
+    from inventory.services import number_assign
+
+    numbers = make_numbers(2)
+    number_assign(numbers=numbers, subscription=service, actor=None, remark="a", now=now)
+    url = "/admin/subscriptions/subscription/"
+    confirm = ops.post(url, {"action": "set_expired", "index": 0, "_selected_action": [service.pk]})
+    assert "Please confirm" in confirm.content.decode() and "2 assigned numbers" in confirm.content.decode()
+    response = ops.post(url, {"action": "set_expired", "index": 0, "_selected_action": [service.pk],
+                              "apply": "1"}, follow=True)
+    assert any("1 subscription(s) set to expired; 2 number(s) reserved" in m
+               for m in messages_of(response))
+    service.refresh_from_db()
+    assert service.status == "expired"
+    assert set(PhoneNumber.objects.values_list("state", "organization")) == {(S.RESERVED, customer.pk)}
+
+
+@pytest.mark.parametrize("path", [
+    "/admin/inventory/sku/", "/admin/inventory/sku/add/", "/admin/inventory/lifecyclepolicy/",
+    "/admin/inventory/importjob/", "/admin/subscriptions/organization/",
+    "/admin/subscriptions/organization/add/", "/admin/subscriptions/subscription/",
+    "/admin/subscriptions/subscription/add/", "/admin/subscriptions/subscriber/",
+    "/admin/subscriptions/partnermembership/", "/admin/inventory/vendor/",
+])
+def test_other_admin_pages_open(ops, path, service, partner):
+    assert ops.get(path).status_code == 200
+
+
+def test_import_jobs_are_read_only(ops):
+    assert ops.get("/admin/inventory/importjob/add/").status_code == 403
+
+
+def test_organization_search_by_uuid(ops, customer, partner):
+    html = ops.get("/admin/subscriptions/organization/", {"q": str(customer.uuid)}).content.decode()
+    assert str(customer.uuid) in html and str(partner.uuid) not in html
+    assert ops.get("/admin/subscriptions/organization/", {"q": "Acme"}).status_code == 200
