@@ -56,13 +56,13 @@ class Sku(models.Model):
 
 class PhoneNumber(models.Model):
     e164 = models.CharField("number", max_length=16, unique=True)
-    country = models.CharField(max_length=2, db_index=True, help_text="ISO 3166 alpha-2")
+    country = models.CharField(max_length=2, help_text="ISO 3166 alpha-2")
     vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="numbers")
     sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="numbers")
     voice = models.BooleanField(default=True)
     sms = models.BooleanField(default=False)
     fax = models.BooleanField(default=False)
-    routing = models.CharField(max_length=100, blank=True, db_index=True)
+    routing = models.CharField(max_length=100, blank=True)
     is_golden = models.BooleanField("golden", default=False)
     is_ported_in = models.BooleanField("ported in", default=False)
     visible_to = models.ForeignKey(
@@ -97,7 +97,7 @@ class PhoneNumber(models.Model):
         related_name="numbers",
         editable=False,
     )
-    reserved_for = models.CharField(max_length=150, blank=True, db_index=True, editable=False)
+    reserved_for = models.CharField(max_length=150, blank=True, editable=False)
     tags = models.CharField(
         max_length=500, blank=True, help_text="Stored as ;tag;tag; so that one tag is one match."
     )
@@ -111,8 +111,12 @@ class PhoneNumber(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # The history table is written on every change: index only what its readers use
+    # (a number's timeline by id, recent changes by date, changes by user).
     history = HistoricalRecords(
         excluded_fields=["updated_at"],
+        no_db_index=["e164", "country", "routing", "reserved_for", "vendor", "sku", "visible_to",
+                     "organization", "subscription"],
         history_change_reason_field=models.TextField(null=True),
     )
 
@@ -134,8 +138,13 @@ class PhoneNumber(models.Model):
         indexes = [
             models.Index(fields=["state", "id"], name="number_state_id"),
             models.Index(fields=["state", "expires_at"], name="number_state_expires"),
-            models.Index(fields=["is_golden", "id"], name="number_golden_id"),
-            models.Index(fields=["is_ported_in", "id"], name="number_ported_id"),
+            # Plain btrees (no *_like twins): these are matched exactly.
+            models.Index(fields=["country"], name="number_country"),
+            models.Index(fields=["routing"], name="number_routing"),
+            models.Index(fields=["reserved_for"], name="number_reserved_for"),
+            # Golden and ported-in numbers are few: partial indexes keep them cheap to find.
+            models.Index(fields=["id"], condition=Q(is_golden=True), name="number_golden"),
+            models.Index(fields=["id"], condition=Q(is_ported_in=True), name="number_ported_in"),
         ]
         permissions = [
             ("reserve_number", "Can reserve numbers"),

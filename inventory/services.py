@@ -26,6 +26,7 @@ from django.utils import timezone
 from subscriptions.choices import SubscriptionKind, SubscriptionStatus
 from subscriptions.models import Organization, Subscription
 
+from .bulk import clone, insert_history, insert_objects
 from .choices import (
     ALLOWED_TRANSITIONS,
     Action,
@@ -233,7 +234,7 @@ class _Batch:
             write_numbers(changed, fields=self.fields, actor=self.actor, remark=self.remark,
                           now=self.now)
         if self.open:
-            Reservation.objects.bulk_create(self.open, batch_size=WRITE_CHUNK)
+            insert_objects(self.open)
             # One that already ends within the notice lead time gets its notice in this
             # transaction (e.g. a one-day swap-out), not 15 minutes later from beat.
             from notifications.services import notices_for_new_reservations
@@ -265,14 +266,7 @@ def write_numbers(numbers: Sequence[PhoneNumber], *, fields: Iterable[str], acto
             PhoneNumber.objects.filter(pk__in=ids[start : start + WRITE_CHUNK]).update(
                 **assignment
             )
-    PhoneNumber.history.bulk_history_create(
-        numbers,
-        update=True,
-        default_user=_actor(actor),
-        default_change_reason=remark,
-        default_date=now,
-        batch_size=WRITE_CHUNK,
-    )
+    insert_history(numbers, history_type="~", user_id=_actor(actor).pk, reason=remark, date=now)
 
 
 def _active_reservations(numbers: Iterable[PhoneNumber]) -> dict[int, Reservation]:
@@ -316,6 +310,32 @@ NUMBER_ATTRS = {"voice", "sms", "fax", "routing", "is_golden", "is_ported_in", "
                 "tags", "notes"}
 
 
+def _existing_e164(candidates: list[str]) -> set[str]:
+    """Which of these numbers exist already. A dense block (a range) is one index range scan."""
+    if not candidates:
+        return set()
+    by_length: dict[int, list[str]] = defaultdict(list)
+    for e164 in candidates:
+        by_length[len(e164)].append(e164)
+    found: set[str] = set()
+    for group in by_length.values():
+        low, high = min(group), max(group)
+        if int(high[1:]) - int(low[1:]) < 2 * len(group):
+            wanted = set(group)
+            found.update(
+                e for e in PhoneNumber.objects.filter(e164__gte=low, e164__lte=high)
+                .values_list("e164", flat=True).iterator(chunk_size=20_000)
+                if e in wanted
+            )
+            continue
+        for start in range(0, len(group), LOCK_CHUNK):
+            found.update(
+                PhoneNumber.objects.filter(e164__in=group[start : start + LOCK_CHUNK])
+                .values_list("e164", flat=True)
+            )
+    return found
+
+
 def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str,
                country: str | None = None, actor, state: str = S.AVAILABLE, remark: str = "",
                max_items: int | None = None, max_range: int | None = None,
@@ -341,43 +361,33 @@ def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str
     remark = (remark or "").strip() or "added"
     parsed = parse_spec(numbers, country=country, max_items=max_items, max_range=max_range)
     result = TransitionResult(rejected=dict(parsed.errors))
-    existing: set[str] = set()
-    for start in range(0, len(parsed.numbers), LOCK_CHUNK):
-        existing.update(
-            PhoneNumber.objects.filter(
-                e164__in=parsed.numbers[start : start + LOCK_CHUNK]
-            ).values_list("e164", flat=True)
-        )
+    existing = _existing_e164(parsed.numbers)
     for e164 in existing:
         result.rejected[e164] = "already exists"
     user = _actor(actor)
     lock_policy = Policies(PolicyCause.LOCK) if state == S.LOCKED else None
+    template = PhoneNumber(vendor=vendor, sku=sku, state=state, state_changed_at=now,
+                           created_at=now, updated_at=now, **attrs)
     objs = []
     for e164 in parsed.numbers:
         if e164 in existing:
             continue
-        number = PhoneNumber(e164=e164, country=region_of(e164), vendor=vendor, sku=sku,
-                             state=state, state_changed_at=now, created_at=now, updated_at=now,
-                             **attrs)
+        number = clone(template, e164=e164, country=region_of(e164))
         if lock_policy is not None:
             number.expires_at = lock_policy.ends(number, now) if expires_at is _UNSET else expires_at
         objs.append(number)
     try:
         with transaction.atomic():
-            PhoneNumber.objects.bulk_create(objs, batch_size=WRITE_CHUNK)
-            PhoneNumber.history.bulk_history_create(
-                objs, default_user=user, default_change_reason=remark, default_date=now,
-                batch_size=WRITE_CHUNK,
-            )
+            insert_objects(objs)
+            insert_history(objs, history_type="+", user_id=user.pk, reason=remark, date=now)
             if lock_policy is not None:
-                Reservation.objects.bulk_create(
+                insert_objects(
                     [
                         Reservation(number=n, kind=ReservationKind.LOCK, starts_at=now,
                                     ends_at=n.expires_at, remark=remark,
                                     created_by=actor, status=ReservationStatus.ACTIVE)
                         for n in objs
-                    ],
-                    batch_size=WRITE_CHUNK,
+                    ]
                 )
     except IntegrityError:
         raise ServiceError(
@@ -461,7 +471,7 @@ def _lock_subscription(subscription: Subscription, *, kind: str) -> Subscription
     if subscription is None:
         raise ServiceError("A subscription is required.")
     sub = (
-        Subscription.objects.select_for_update()
+        Subscription.objects.select_for_update(of=("self",))
         .select_related("organization")
         .filter(pk=subscription.pk)
         .first()
@@ -498,7 +508,10 @@ def _assign_into(batch: _Batch, numbers: list[PhoneNumber], sub: Subscription) -
     names = _org_names(n.organization_id for n in numbers)
     room = None
     if sub.number_allowance is not None:
-        held = PhoneNumber.objects.filter(subscription=sub, state=S.ASSIGNED).count()
+        # Numbers leaving the subscription in this same batch (a swap) free their place.
+        leaving = [pk for pk, n in batch.changed.items() if n.subscription_id != sub.pk]
+        held = (PhoneNumber.objects.filter(subscription=sub, state=S.ASSIGNED)
+                .exclude(pk__in=leaving).count())
         room = sub.number_allowance - held
     for n in numbers:
         if n.state == S.ASSIGNED and n.subscription_id == sub.pk:
@@ -536,7 +549,7 @@ def number_release(*, numbers, actor, remark: str, now=None) -> TransitionResult
         batch = _Batch(actor=actor, remark=remark, now=now)
         cooling = Policies(PolicyCause.COOLING)
         for n in lock_numbers(numbers):
-            if n.state == S.AVAILABLE:
+            if n.state in (S.AVAILABLE, S.COOLING):  # already released (cooling is on)
                 batch.keep(n)
             elif reason := _not_allowed(n, Action.RELEASE):
                 batch.refuse(n, reason)
@@ -880,3 +893,279 @@ def numbers_expire_due(*, now=None, batch_size: int = 2000) -> int:
                 total += len(batch.commit().done)
             if expired_locks:
                 notices_create_lock_expired(pairs=expired_locks, now=now)
+
+
+# --- import ------------------------------------------------------------------------------
+# inventory.imports reads and checks the file; these rules decide what each row may change.
+
+IMPORT_STATES = (S.AVAILABLE, S.RESERVED, S.ASSIGNED, S.LOCKED)
+
+
+@dataclass(slots=True)
+class ImportRow:
+    """One checked row of an import file.
+
+    `attrs` holds only the descriptive columns the file has (attname → value). The tenancy
+    columns (`state`, `organization`, `subscription`, `reserved_for`, `expires_at`) are
+    applied through the life-cycle rules, never written as plain values.
+    """
+
+    line: int
+    e164: str
+    country: str
+    attrs: dict[str, Any]
+    state: str | None = None
+    organization: Organization | None = None
+    subscription: Subscription | None = None
+    reserved_for: str | None = None
+    expires_at: dt.datetime | None = None
+
+
+@dataclass
+class ImportOutcome:
+    created: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    refused: list[tuple[int, str, str]] = field(default_factory=list)  # (row, column, reason)
+
+
+@dataclass
+class _Move:
+    values: dict[str, Any] = field(default_factory=dict)
+    reservation: dict[str, Any] | None = None
+    close: str | None = None  # new status of the active reservation
+    refusal: tuple[str, str] | None = None
+
+
+class _ImportRules:
+    """What a row may do to a number's state: only moves that start from available.
+
+    An import may reserve, lock or assign an available number (the admin's rules and
+    policies apply) and leaves numbers already in the row's state alone. It never
+    releases, unlocks, unassigns, deletes or recovers: those need a person and a remark.
+    """
+
+    def __init__(self, *, now: dt.datetime, names: dict[int, str]):
+        self.now = now
+        self.names = names
+        self._policies: dict[str, Policies] = {}
+        self._subs: dict[int, tuple[Subscription | None, str]] = {}
+        self._room: dict[int, int | None] = {}
+
+    def _policy(self, cause: str) -> Policies:
+        if cause not in self._policies:
+            self._policies[cause] = Policies(cause)
+        return self._policies[cause]
+
+    def _subscription(self, subscription: Subscription) -> tuple[Subscription | None, str]:
+        if subscription.pk not in self._subs:
+            try:
+                sub = _lock_subscription(subscription, kind=SubscriptionKind.SERVICE)
+                self._subs[subscription.pk] = (sub, "")
+                if sub.number_allowance is not None:
+                    held = PhoneNumber.objects.filter(subscription=sub, state=S.ASSIGNED).count()
+                    self._room[sub.pk] = sub.number_allowance - held
+                else:
+                    self._room[sub.pk] = None
+            except ServiceError as exc:
+                self._subs[subscription.pk] = (None, " ".join(exc.messages))
+        return self._subs[subscription.pk]
+
+    @staticmethod
+    def may_change(row: ImportRow, n: PhoneNumber) -> bool:
+        """Cheap test on an unlocked row: could this row change (or be refused for) n?"""
+        if any(getattr(n, name) != value for name, value in row.attrs.items()):
+            return True
+        if not row.state:
+            return False
+        if row.state != n.state:
+            return True
+        if row.organization is not None and n.organization_id != row.organization.pk:
+            return True
+        if row.subscription is not None and n.subscription_id != row.subscription.pk:
+            return True
+        return row.reserved_for is not None and row.state == S.RESERVED and \
+            n.reserved_for != row.reserved_for
+
+    def move(self, n: PhoneNumber, row: ImportRow) -> _Move:
+        target = row.state
+        if not target:
+            return _Move()
+        if target == n.state:
+            return self._same_state(n, row)
+        if target not in IMPORT_STATES:
+            return _Move(refusal=("state", f"{target} cannot be set by an import"))
+        if target == S.AVAILABLE:
+            return _Move(refusal=("state", f"is {n.state}; an import does not release, unlock, "
+                                           "unassign or recover numbers (use the admin actions)"))
+        if target == S.RESERVED:
+            return self._reserve(n, row)
+        if target == S.LOCKED:
+            if reason := _not_allowed(n, Action.LOCK):
+                return _Move(refusal=("state", reason))
+            # No end in the file: a legacy permanent lock, which never expires by itself.
+            return _Move(values={"state": S.LOCKED, "expires_at": row.expires_at},
+                         reservation={"kind": ReservationKind.LOCK, "ends_at": row.expires_at})
+        return self._assign(n, row)
+
+    def _same_state(self, n: PhoneNumber, row: ImportRow) -> _Move:
+        if n.state == S.RESERVED:
+            org = row.organization
+            wrong_org = org is not None and n.organization_id != org.pk
+            wrong_for = row.reserved_for is not None and n.reserved_for != row.reserved_for
+            if wrong_org or wrong_for:
+                holder = self.names.get(n.organization_id, "another organization")
+                held_for = f" for {n.reserved_for}" if n.reserved_for else ""
+                return _Move(refusal=("state", f"already reserved by {holder}{held_for}"))
+        if n.state == S.ASSIGNED and row.subscription is not None \
+                and n.subscription_id != row.subscription.pk:
+            return _Move(refusal=("subscription", "assigned to another subscription; an import "
+                                                  "does not move numbers between subscriptions"))
+        return _Move()
+
+    def _reserve(self, n: PhoneNumber, row: ImportRow) -> _Move:
+        org = row.organization
+        if org is None:
+            return _Move(refusal=("organization", "a reserved row needs the organization "
+                                                  "(uuid or name)"))
+        if reason := _not_allowed(n, Action.RESERVE):
+            return _Move(refusal=("state", reason))
+        ends = row.expires_at or self._policy(PolicyCause.MANUAL).ends(n, self.now)
+        reserved_for = row.reserved_for or ""
+        return _Move(
+            values={"state": S.RESERVED, "organization": org, "subscription": None,
+                    "reserved_for": reserved_for, "expires_at": ends, "after_cooling_state": ""},
+            reservation={"kind": ReservationKind.MANUAL, "organization": org,
+                         "reserved_for": reserved_for, "ends_at": ends},
+        )
+
+    def _assign(self, n: PhoneNumber, row: ImportRow) -> _Move:
+        if row.subscription is None:
+            return _Move(refusal=("subscription", "an assigned row needs the subscription (uuid)"))
+        sub, reason = self._subscription(row.subscription)
+        if sub is None:
+            return _Move(refusal=("subscription", reason))
+        if reason := _not_allowed(n, Action.ASSIGN) or _assign_refusal(n, sub, self.names):
+            return _Move(refusal=("state", reason))
+        room = self._room.get(sub.pk)
+        if room is not None:
+            if room <= 0:
+                return _Move(refusal=("subscription",
+                                      f"allowance of {sub.number_allowance} numbers reached"))
+            self._room[sub.pk] = room - 1
+        return _Move(
+            values={"state": S.ASSIGNED, "subscription": sub, "organization": sub.organization,
+                    "expires_at": None, "after_cooling_state": ""},
+            close=ReservationStatus.ASSIGNED if n.state == S.RESERVED else None,
+        )
+
+
+def _import_new_number(row: ImportRow, skus: dict[int, Sku], now: dt.datetime) -> PhoneNumber:
+    sku = skus[row.attrs["sku_id"]]
+    values = {"voice": sku.voice, "sms": sku.sms, "fax": sku.fax, **row.attrs}
+    return PhoneNumber(e164=row.e164, country=row.country, state=S.AVAILABLE,
+                       state_changed_at=now, created_at=now, updated_at=now, **values)
+
+
+def numbers_import(*, rows: Sequence[ImportRow], actor, remark: str, dry_run: bool = False,
+                   now=None) -> ImportOutcome:
+    """Create or update numbers from checked import rows, set-wise, in one transaction.
+
+    New numbers are inserted (COPY on PostgreSQL) with one history row each; existing
+    numbers are compared first, and only those whose values differ are locked, written
+    (write_numbers) and get a history row, so re-importing a file changes nothing. State
+    and holder columns go through _ImportRules (policies, allowance, reservations). A
+    refused row changes nothing. `dry_run` decides everything and writes nothing.
+    """
+    remark = _require_remark(remark)
+    now = now or timezone.now()
+    outcome = ImportOutcome()
+    with transaction.atomic():
+        existing: dict[str, PhoneNumber] = {}
+        e164s = [row.e164 for row in rows]
+        for start in range(0, len(e164s), LOCK_CHUNK):
+            for n in PhoneNumber.objects.filter(e164__in=e164s[start : start + LOCK_CHUNK]):
+                existing[n.e164] = n
+        rules = _ImportRules(now=now, names=_org_names(n.organization_id for n in existing.values()))
+        new_rows: list[ImportRow] = []
+        candidates: list[ImportRow] = []
+        for row in rows:
+            n = existing.get(row.e164)
+            if n is None:
+                new_rows.append(row)
+            elif rules.may_change(row, n):
+                candidates.append(row)
+            else:
+                outcome.unchanged += 1
+        if candidates and not dry_run:
+            # Decide again on locked, fresh rows: someone may have acted since the read.
+            existing.update((n.e164, n) for n in lock_numbers([existing[r.e164] for r in candidates]))
+        batch = _Batch(actor=actor, remark=remark, now=now)
+        for row in candidates:
+            n = existing[row.e164]
+            move = rules.move(n, row)
+            if move.refusal:
+                outcome.refused.append((row.line, *move.refusal))
+                continue
+            attrs = {name: value for name, value in row.attrs.items() if getattr(n, name) != value}
+            if not attrs and not move.values:
+                outcome.unchanged += 1
+                continue
+            outcome.changed += 1
+            if move.close:
+                batch.close_reservation(n, move.close)
+            batch.change(n, **attrs, **move.values)
+            if move.reservation is not None:
+                batch.open_reservation(n, **move.reservation)
+        skus = {s.pk: s for s in Sku.objects.filter(pk__in={r.attrs["sku_id"] for r in new_rows})}
+        created: list[PhoneNumber] = []
+        tenancies: list[tuple[PhoneNumber, dict[str, Any]]] = []
+        for row in new_rows:
+            n = _import_new_number(row, skus, now)
+            move = rules.move(n, row) if row.state and row.state != S.AVAILABLE else _Move()
+            if move.refusal:
+                outcome.refused.append((row.line, *move.refusal))
+                continue
+            for name, value in move.values.items():
+                setattr(n, name, value)
+            created.append(n)
+            if move.reservation is not None:
+                tenancies.append((n, move.reservation))
+        outcome.created = len(created)
+        if dry_run:
+            return outcome
+        if batch.changed:
+            batch.commit()
+        if created:
+            _import_insert(created, tenancies, actor=actor, remark=remark, now=now)
+    return outcome
+
+
+def _import_insert(created: list[PhoneNumber], tenancies: list[tuple[PhoneNumber, dict[str, Any]]],
+                   *, actor, remark: str, now: dt.datetime) -> None:
+    user = _actor(actor)
+    try:
+        with transaction.atomic():
+            insert_objects(created)
+            insert_history(created, history_type="+", user_id=user.pk, reason=remark, date=now)
+            if tenancies:
+                reservations = [
+                    Reservation(number=n, starts_at=now, status=ReservationStatus.ACTIVE,
+                                remark=remark, created_by=actor,
+                                reserver_name=spec["organization"].name if spec.get("organization") else "",
+                                notice_email=(spec["organization"].notice_email
+                                              if spec.get("organization") else ""),
+                                **spec)
+                    for n, spec in tenancies
+                ]
+                insert_objects(reservations)
+                from notifications.services import notices_for_new_reservations
+
+                notices_for_new_reservations(reservations=reservations, now=now)
+    except Exception as exc:
+        if isinstance(exc, IntegrityError) or getattr(exc, "sqlstate", None) == "23505":
+            raise ServiceError(
+                "Some of these numbers were added by someone else while the file was being "
+                "imported; nothing was imported. Import the file again."
+            ) from None
+        raise

@@ -17,7 +17,6 @@ PG_INDEXES = [
     # contains ("65") and suffix ("*1234") patterns; prefix uses the unique index's _like twin.
     "CREATE INDEX IF NOT EXISTS number_e164_trgm ON inventory_phonenumber USING gin (e164 gin_trgm_ops)",
     "CREATE INDEX IF NOT EXISTS number_tags_trgm ON inventory_phonenumber USING gin (tags gin_trgm_ops)",
-    "CREATE INDEX IF NOT EXISTS number_reserved_for_like ON inventory_phonenumber (reserved_for varchar_pattern_ops)",
 ]
 
 
@@ -60,7 +59,7 @@ def pg_indexes(apps, schema_editor):
 def drop_pg_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for name in ("number_e164_trgm", "number_tags_trgm", "number_reserved_for_like"):
+    for name in ("number_e164_trgm", "number_tags_trgm"):
         schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
 
 

@@ -1,0 +1,107 @@
+"""Set-wise writes for big batches: PostgreSQL COPY, with a portable fallback.
+
+Django's bulk_create spends most of its time preparing values (measured: 38 s of 51 s for
+100,000 numbers plus their history). COPY with ids taken from the sequence up front does
+the same work in a fraction of that. These helpers only move rows; the rules that decide
+which rows to write stay in the services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from django.db import connection, models
+
+COPY_THRESHOLD = 500  # below this, plain bulk_create is as fast and simpler
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _reserve_ids(model: type[models.Model], count: int) -> list[int]:
+    pk_column = model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [model._meta.db_table, pk_column, count],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """COPY plain value tuples into the model's table (PostgreSQL only)."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    cols = ", ".join(connection.ops.quote_name(c) for c in columns)
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor, cursor.copy(
+        f"COPY {table} ({cols}) FROM STDIN"
+    ) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def insert_objects(objs: list[models.Model], *, batch_size: int = 2000) -> list[models.Model]:
+    """Insert model instances and set their primary keys (COPY on PostgreSQL)."""
+    if not objs:
+        return objs
+    model = type(objs[0])
+    if not _is_postgres() or len(objs) < COPY_THRESHOLD:
+        return model.objects.bulk_create(objs, batch_size=batch_size)
+    pk = model._meta.pk
+    for obj, new_id in zip(objs, _reserve_ids(model, len(objs)), strict=True):
+        setattr(obj, pk.attname, new_id)
+    fields = [f for f in model._meta.concrete_fields]
+    columns = [f.column for f in fields]
+    attnames = [f.attname for f in fields]
+    stamped = [f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+    for obj in objs:
+        for f in stamped:
+            if getattr(obj, f.attname) is None or f.auto_now:
+                f.pre_save(obj, add=True)
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    copy_rows(model, columns, ([getattr(o, a) for a in attnames] for o in objs))
+    return objs
+
+
+def insert_history(instances: Sequence[models.Model], *, history_type: str, user_id: int | None,
+                   reason: str, date: dt.datetime, batch_size: int = 2000) -> None:
+    """One history row per instance, as simple-history's bulk_history_create writes it."""
+    if not instances:
+        return
+    model = type(instances[0])
+    history = model.history.model
+    if not _is_postgres() or len(instances) < COPY_THRESHOLD:
+        history.objects.bulk_create(
+            [
+                history(
+                    history_date=date, history_user_id=user_id, history_change_reason=reason,
+                    history_type=history_type,
+                    **{f.attname: getattr(obj, f.attname) for f in history.tracked_fields},
+                )
+                for obj in instances
+            ],
+            batch_size=batch_size,
+        )
+        return
+    tracked = [f.attname for f in history.tracked_fields]
+    columns = [history.tracked_fields[i].column for i in range(len(tracked))] + [
+        "history_date", "history_user_id", "history_change_reason", "history_type",
+    ]
+    copy_rows(
+        history,
+        columns,
+        ([*(getattr(o, a) for a in tracked), date, user_id, reason, history_type] for o in instances),
+    )
+
+
+def clone(template: models.Model, **values) -> models.Model:
+    """A new unsaved instance like `template` with `values` changed, without Model.__init__.
+
+    Building 100,000 instances through __init__ took longer than inserting them.
+    """
+    obj = type(template).__new__(type(template))
+    obj.__dict__ = {**template.__dict__, "_state": models.base.ModelState(), **values}
+    return obj
