@@ -1,0 +1,146 @@
+"""number_add (DESIGN §3 bulk input, §4): singles, lists, ranges; existing and invalid items
+refused with a reason while the good ones are added; new locks get a period or none."""
+
+from __future__ import annotations
+
+import pytest
+
+from inventory.choices import NumberState, ReservationKind, ReservationStatus
+from inventory.models import PhoneNumber, Reservation
+from inventory.services import ServiceError, number_add, numbers_expire_due, system_user
+from tests.inventory.svc_helpers import DAY, history
+
+
+@pytest.fixture
+def add(vendor, sku, ops_user, now):
+    def add(numbers, **kw):
+        kw.setdefault("actor", ops_user)
+        return number_add(numbers=numbers, vendor=vendor, sku=sku, now=now, **kw)
+
+    return add
+
+
+def stored() -> list[str]:
+    return list(PhoneNumber.objects.order_by("e164").values_list("e164", flat=True))
+
+
+def test_a_single_number(add, vendor, sku, ops_user, now):
+    result = add("+65 6000 0000")
+    assert [n.e164 for n in result.done] == ["+6560000000"]
+    n = PhoneNumber.objects.get()
+    assert (n.e164, n.country, n.vendor, n.sku, n.state, n.state_changed_at, n.expires_at) == (
+        "+6560000000", "SG", vendor, sku, NumberState.AVAILABLE, now, None)
+    assert (n.voice, n.sms, n.fax) == (sku.voice, sku.sms, sku.fax)
+    (row,) = history(n)
+    assert (row.history_type, row.history_user, row.history_change_reason) == ("+", ops_user,
+                                                                               "added")
+
+
+def test_comma_and_newline_lists_and_a_list_of_strings(add):
+    assert len(add("+6560000000, +6560000001\n+6560000002\r\n+6560000003;+6560000004").done) == 5
+    assert len(add(["+6560000005", "+6560000006, +6560000007"]).done) == 3
+    assert stored() == [f"+656000000{i}" for i in range(8)]
+
+
+def test_national_numbers_need_the_country(add):
+    result = add("6000 0000\n020 7946 0000", country="SG")
+    assert [n.e164 for n in result.done] == ["+6560000000"]
+    assert set(result.rejected) == {"020 7946 0000"}
+    result = add("020 7946 0000", country="GB")
+    assert [(n.e164, n.country) for n in result.done] == [("+442079460000", "GB")]
+    result = add("6000 0001")
+    assert result.rejected == {
+        "6000 0001": "no country: give one, or write the number with + and country code"}
+
+
+def test_ranges_are_inclusive(add):
+    result = add("+6560000000-+6560000009, +12125550100 - +12125550102")
+    assert len(result.done) == 13 and not result.rejected
+    assert stored()[:3] == ["+12125550100", "+12125550101", "+12125550102"]
+    assert stored()[-1] == "+6560000009"
+    assert {n.country for n in PhoneNumber.objects.all()} == {"SG", "US"}
+
+
+def test_existing_numbers_are_refused_and_the_rest_added(add):
+    add("+6560000001")
+    result = add("+6560000000-+6560000002, +6560000001")
+    assert [n.e164 for n in result.done] == ["+6560000000", "+6560000002"]
+    assert result.rejected == {"+6560000001": "already exists"}
+    assert stored() == ["+6560000000", "+6560000001", "+6560000002"]
+    assert len(history(PhoneNumber.objects.get(e164="+6560000001"))) == 1
+
+
+def test_invalid_items_are_refused_with_their_reason(add):
+    result = add("+6560000000, hello, 6.5657E+09, =HYPERLINK(1), +6560000009-+6560000001, +65 123")
+    assert [n.e164 for n in result.done] == ["+6560000000"]
+    assert result.rejected["hello"].startswith("not a phone number")
+    assert result.rejected["6.5657E+09"].startswith("rounded scientific notation")
+    assert result.rejected["=HYPERLINK(1)"] == "a formula, not a phone number"
+    assert result.rejected["+6560000009-+6560000001"].startswith("range runs backwards")
+    assert result.rejected["+65 123"] == "too short"
+    assert stored() == ["+6560000000"]
+
+
+def test_limits_for_the_form(add):
+    result = add(",".join(f"+65600000{i:02d}" for i in range(51)), max_items=50)
+    assert result.rejected == {"(input)": "51 entries; at most 50 per request"}
+    result = add("+6560000000-+6560010000", max_range=10_000)
+    assert result.rejected == {
+        "+6560000000-+6560010000": "range of 10,001 numbers is over the limit of 10,000"}
+    assert stored() == []
+
+
+def test_attributes_and_tags(add, partner):
+    add("+6560000000", tags="vip, sales;vip", routing="trunk-1", is_golden=True,
+        visible_to=partner, notes="nice", sms=True)
+    n = PhoneNumber.objects.get()
+    assert (n.tags, n.tag_list, n.routing, n.is_golden, n.visible_to, n.notes, n.sms) == (
+        ";sales;vip;", ["sales", "vip"], "trunk-1", True, partner, "nice", True)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"state": "reserved"}, "start available or locked"),
+    ({"colour": "red"}, "Unknown number attributes: colour"),
+    ({"vendor": "Nobody Telecom"}, "Unknown vendor: Nobody Telecom"),
+    ({"sku": "NOPE"}, "Unknown SKU: NOPE"),
+])
+def test_bad_arguments_add_nothing(kwargs, message, vendor, sku, ops_user, now):
+    args = {"numbers": "+6560000000", "vendor": vendor, "sku": sku, "actor": ops_user, "now": now,
+            **kwargs}
+    with pytest.raises(ServiceError, match=message):
+        number_add(**args)
+    assert stored() == []
+
+
+def test_vendor_and_sku_by_name_and_code(vendor, sku, now):
+    result = number_add(numbers="+6560000000", vendor=vendor.name, sku=sku.code, actor=None, now=now)
+    assert result.done[0].vendor == vendor
+    assert history(result.done[0])[0].history_user == system_user()
+
+
+def test_added_locked_with_the_policy_period(add, ops_user, now):
+    result = add("+6560000000-+6560000001", state="locked", remark="quarantine")
+    assert len(result.done) == 2
+    for n in PhoneNumber.objects.all():
+        assert (n.state, n.expires_at) == (NumberState.LOCKED, now + 28 * DAY)
+        (r,) = Reservation.objects.filter(number=n)
+        assert (r.kind, r.status, r.organization, r.ends_at, r.remark, r.created_by) == (
+            ReservationKind.LOCK, ReservationStatus.ACTIVE, None, now + 28 * DAY, "quarantine",
+            ops_user)
+        assert history(n)[0].history_change_reason == "quarantine"
+    assert numbers_expire_due(now=now + 28 * DAY) == 2
+
+
+def test_a_legacy_permanent_lock_never_expires(add, now):
+    add("+6560000000", state="locked", expires_at=None)
+    n = PhoneNumber.objects.get()
+    assert (n.state, n.expires_at) == (NumberState.LOCKED, None)
+    assert Reservation.objects.get(number=n).ends_at is None
+    assert numbers_expire_due(now=now + 100 * 365 * DAY) == 0
+    assert PhoneNumber.objects.get().state == NumberState.LOCKED
+
+
+def test_added_locked_with_a_given_end(add, now):
+    add("+6560000000", state="locked", expires_at=now + 3 * DAY)
+    assert PhoneNumber.objects.get().expires_at == now + 3 * DAY
+    assert numbers_expire_due(now=now + 3 * DAY) == 1
