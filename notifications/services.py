@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import smtplib
 from collections import defaultdict
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Sequence
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -31,6 +32,7 @@ from .outbox import enqueue_best_effort
 
 logger = logging.getLogger(__name__)
 BATCH = 2000
+ADVISORY_CLASS = 0x4E4F  # "NO": the namespace of the notice-group advisory locks
 EXPIRING_KINDS = (NoticeKind.RESERVATION_EXPIRING, NoticeKind.LOCK_EXPIRING)
 
 
@@ -286,7 +288,22 @@ class _Mailer:
             self.connection = None
 
 
-def _claim(ids: list[int], now: dt.datetime) -> list[Notice]:
+def _group_lock(key: tuple) -> bool:
+    """PostgreSQL: one sender per group at a time, so a group is never split over two emails.
+
+    A transaction-level advisory lock on a hash of the group key; a sender that does not
+    get it skips the group (the holder is sending it). Elsewhere there is nothing to take.
+    """
+    if connection.vendor != "postgresql":
+        return True
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=4).digest()
+    objid = int.from_bytes(digest, "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [ADVISORY_CLASS, objid])
+        return bool(cursor.fetchone()[0])
+
+
+def _claim(key: tuple, ids: list[int], now: dt.datetime) -> list[Notice]:
     """Lock the group's sendable rows (skipping rows another sender holds) and lease them.
 
     The lease (`next_attempt_at` a few minutes ahead) is committed before the email goes
@@ -295,6 +312,8 @@ def _claim(ids: list[int], now: dt.datetime) -> list[Notice]:
     """
     lease = now + dt.timedelta(seconds=getattr(settings, "NOTICE_SEND_LEASE_SECONDS", 300))
     with transaction.atomic():
+        if not _group_lock(key):
+            return []
         rows = list(
             _sendable(now)
             .select_for_update(skip_locked=True, of=("self",))
@@ -360,8 +379,8 @@ def notices_send_pending(*, now: dt.datetime | None = None, limit: int = 5000) -
             for pk, recipients, kind, ends_at in candidates:
                 groups[_group_key(recipients, kind, ends_at)].append(pk)
             handled = 0
-            for ids in groups.values():
-                notices = _claim(ids, now)
+            for key, ids in groups.items():
+                notices = _claim(key, ids, now)
                 handled += len(notices)
                 if notices:
                     sent += _deliver(notices, mailer, now)

@@ -91,13 +91,13 @@ def smtp_settings(settings, smtp_server):
 def celery_broker(url: str):
     """Point the project's Celery app at `url` with the production Redis options."""
     from django.conf import settings
+    from kombu import pools
 
     from notifications import outbox
     from numbermgmt.celery import app
 
     def reset_pools():
-        if app._pool is not None:
-            app._pool.force_close_all()
+        pools.reset()  # kombu keeps pools per connection in a registry: close and forget them
         app._pool = None
         app.amqp._producer_pool = None
 
