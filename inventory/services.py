@@ -823,7 +823,13 @@ def numbers_swap(*, subscription: Subscription, old: PhoneNumber, new: PhoneNumb
         old_n, new_n = locked.get(old.pk), locked.get(new.pk)
         if old_n is None or new_n is None or old_n.pk == new_n.pk:
             raise ServiceError("Swap needs two different existing numbers.")
-        if old_n.state != S.ASSIGNED or old_n.subscription_id != sub.pk:
+        old_in = old_n.state == S.ASSIGNED and old_n.subscription_id == sub.pk
+        if new_n.state == S.ASSIGNED and new_n.subscription_id == sub.pk:
+            if old_in:
+                raise ServiceError(f"{new_n.e164} is already assigned to this subscription.")
+            if old_n.state == S.RESERVED and old_n.organization_id == sub.organization_id:
+                return TransitionResult(unchanged=[old_n, new_n])  # already swapped: a retry
+        if not old_in:
             raise ServiceError(f"{old_n.e164} is not assigned to this subscription.")
         batch = _Batch(actor=actor, remark=remark, now=now)
         ends = Policies(PolicyCause.SWAPPED_OUT).ends(old_n, now)

@@ -223,3 +223,24 @@ def test_swap_into_an_ended_subscription_is_refused(make_numbers, customer, serv
     with pytest.raises(ServiceError, match="not active"):
         swap(service, old, new, ops_user, now)
     assert (world(old), world(new)) == before
+
+
+def test_a_retried_swap_is_harmless(make_numbers, customer, service, ops_user, now):
+    old, new = make_numbers(2)
+    assign([old], service, ops_user, now)
+    swap(service, old, new, ops_user, now)
+    before = (world(old), world(new))
+    again = swap(service, old, new, ops_user, now)  # a double click or a retried task
+    assert (again.done, again.rejected) == ([], {})
+    assert sorted(n.pk for n in again.unchanged) == [old.pk, new.pk]
+    assert (world(old), world(new)) == before
+
+
+def test_swap_to_a_number_already_in_the_subscription_is_refused(make_numbers, service, ops_user,
+                                                                 now):
+    old, new = make_numbers(2)
+    assign([old, new], service, ops_user, now)
+    before = (world(old), world(new))
+    with pytest.raises(ServiceError, match="already assigned to this subscription"):
+        swap(service, old, new, ops_user, now)
+    assert (world(old), world(new)) == before
