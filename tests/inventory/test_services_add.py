@@ -144,3 +144,13 @@ def test_added_locked_with_a_given_end(add, now):
     add("+6560000000", state="locked", expires_at=now + 3 * DAY)
     assert PhoneNumber.objects.get().expires_at == now + 3 * DAY
     assert numbers_expire_due(now=now + 3 * DAY) == 1
+
+
+def test_ops_can_unlock_a_legacy_permanent_lock(add, ops_user, now):
+    from inventory.services import number_unlock
+
+    add("+6560000000", state="locked", expires_at=None)
+    n = PhoneNumber.objects.get()
+    assert number_unlock(numbers=[n], actor=ops_user, remark="checked", now=now).done
+    assert PhoneNumber.objects.get().state == NumberState.AVAILABLE
+    assert Reservation.objects.get(number=n).status == ReservationStatus.RELEASED

@@ -244,3 +244,18 @@ def test_swap_to_a_number_already_in_the_subscription_is_refused(make_numbers, s
     with pytest.raises(ServiceError, match="already assigned to this subscription"):
         swap(service, old, new, ops_user, now)
     assert (world(old), world(new)) == before
+
+
+def test_an_ending_subscription_moves_only_its_own_assigned_numbers(make_numbers, customer,
+                                                                    make_subscription, ops_user,
+                                                                    now):
+    ending, staying = make_subscription(customer), make_subscription(customer)
+    mine, theirs, held = make_numbers(3)
+    assign([mine], ending, ops_user, now)
+    assign([theirs], staying, ops_user, now)
+    number_reserve(numbers=[held], organization=customer, actor=ops_user, remark="r", now=now)
+    before = (world(theirs), world(held))
+    result = subscription_set_status(subscription=ending, status="terminated", actor=ops_user,
+                                     now=now)
+    assert [n.pk for n in result.done] == [mine.pk]
+    assert (world(theirs), world(held)) == before
