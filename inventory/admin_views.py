@@ -14,9 +14,10 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
+from django.core.exceptions import EmptyResultSet, PermissionDenied, ValidationError
+from django.core.paginator import InvalidPage, Paginator
 from django.db import connections
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -24,9 +25,11 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
+from subscriptions.models import Organization, Subscription
+
 from .choices import CAPABILITIES, NumberState
 from .filters import NumberFilterSet
-from .forms import AddNumbersForm, lookup_partner
+from .forms import AddNumbersForm, lookup_by_uuid, lookup_partner
 from .models import PhoneNumber
 from .numbers import NumberError, parse_spec, pattern_q
 from .selectors import active_reservations_of, existing_e164
@@ -48,6 +51,8 @@ def estimate_count(queryset) -> int | None:
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
         return None
+    if queryset.query.is_empty():
+        return 0
     with connection.cursor() as cursor:
         if not queryset.query.where:
             cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
@@ -55,7 +60,10 @@ def estimate_count(queryset) -> int | None:
             row = cursor.fetchone()
             if row and row[0] is not None and row[0] >= 0:
                 return int(row[0])
-        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+        try:
+            sql, params = queryset.order_by().values("pk").query.sql_with_params()
+        except EmptyResultSet:
+            return 0
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]
     if isinstance(plan, str):
@@ -81,21 +89,42 @@ class EstimatedCountPaginator(Paginator):
 
 
 class NumberChangeList(ChangeList):
-    """Adds to each row its active reservation (one query per page) and corrects an estimate
-    when the last page shows that it was wrong."""
+    """Reads the page before counting: when the first page is not full, its length is the
+    count and no COUNT or estimate runs (a filter that matches little costs one query).
+    Adds to each row its active reservation (one query per page)."""
 
     def get_results(self, request):
-        super().get_results(request)
-        rows = list(self.result_list)
-        paginator = self.paginator
-        if getattr(paginator, "estimated", False) and len(rows) < self.list_per_page:
-            exact = (self.page_num - 1) * self.list_per_page + len(rows)
-            if rows or self.page_num == 1:
-                self.result_count = exact
-                paginator.estimated = False
-                paginator.__dict__["count"] = exact
-                self.multi_page = exact > self.list_per_page
-                self.can_show_all = exact <= self.list_max_show_all
+        paginator = self.model_admin.get_paginator(request, self.queryset, self.list_per_page)
+        rows = None
+        if self.page_num == 1 and not self.show_all:
+            rows = list(self.queryset[: self.list_per_page + 1])
+            if len(rows) <= self.list_per_page:
+                paginator.__dict__["count"] = len(rows)
+            rows = rows[: self.list_per_page]
+        result_count = paginator.count
+        self.result_count = result_count
+        self.show_full_result_count = False
+        self.show_admin_actions = True
+        self.full_result_count = None
+        self.can_show_all = result_count <= self.list_max_show_all
+        self.multi_page = result_count > self.list_per_page
+        self.paginator = paginator
+        if rows is None:
+            if self.show_all and self.can_show_all:
+                rows = list(self.queryset._clone())
+            else:
+                try:
+                    rows = list(paginator.page(self.page_num).object_list)
+                except InvalidPage:
+                    raise IncorrectLookupParameters from None
+                if getattr(paginator, "estimated", False) and len(rows) < self.list_per_page:
+                    # The last page: now the count is known exactly.
+                    exact = (self.page_num - 1) * self.list_per_page + len(rows)
+                    if rows:
+                        self.result_count = paginator.__dict__["count"] = exact
+                        paginator.estimated = False
+                        self.multi_page = exact > self.list_per_page
+                        self.can_show_all = exact <= self.list_max_show_all
         active = active_reservations_of([n.pk for n in rows])
         for number in rows:
             number.active_reservation = active.get(number.pk)
@@ -164,19 +193,11 @@ class InputFilter(admin.ListFilter):
     def value(self) -> str:
         return self.text
 
-    def to_filterset_value(self, text: str) -> str:
-        return text
-
     def queryset(self, request, queryset):
         if not self.text:
             return queryset
-        try:
-            value = self.to_filterset_value(self.text)
-        except ValidationError as exc:
-            messages.error(request, f"{self.title}: {' '.join(exc.messages)}")
-            return queryset.none()
         field = self.filterset_field or self.parameter_name
-        filterset = NumberFilterSet({field: value}, queryset=queryset)
+        filterset = NumberFilterSet({field: self.text}, queryset=queryset)
         if not filterset.is_valid():
             errors = " ".join(" ".join(e) for e in filterset.errors.values())
             messages.error(request, f"{self.title}: {errors}")
@@ -211,20 +232,47 @@ class VisibleToFilter(InputFilter):
     parameter_name = "visible_to"
     placeholder = "partner uuid or domain"
 
-    def to_filterset_value(self, text: str) -> str:
-        return str(lookup_partner(text).uuid)
+    def queryset(self, request, queryset):
+        if not self.text:
+            return queryset
+        try:
+            partner = lookup_partner(self.text)
+        except ValidationError as exc:
+            messages.error(request, f"{self.title}: {' '.join(exc.messages)}")
+            return queryset.none()
+        return queryset.filter(visible_to_id=partner.pk)
 
 
-class SubscriptionFilter(InputFilter):
+class UuidFilter(InputFilter):
+    """Resolves the uuid to an id first: `subscription_id = 7` lets PostgreSQL use the
+    foreign-key index and its statistics, where a join on the uuid makes it guess."""
+
+    placeholder = "uuid"
+    model: Any = None
+    label = ""
+    field = ""
+
+    def queryset(self, request, queryset):
+        if not self.text:
+            return queryset
+        try:
+            found = lookup_by_uuid(self.model, self.text, self.label)
+        except ValidationError as exc:
+            messages.error(request, f"{self.title}: {' '.join(exc.messages)}")
+            return queryset.none()
+        return queryset.filter(**{self.field: found.pk})
+
+
+class SubscriptionFilter(UuidFilter):
     title = "subscription uuid"
     parameter_name = "subscription"
-    placeholder = "uuid"
+    model, label, field = Subscription, "subscription", "subscription_id"
 
 
-class OwnerFilter(InputFilter):
+class OwnerFilter(UuidFilter):
     title = "owner (organization uuid)"
     parameter_name = "owner"
-    placeholder = "uuid"
+    model, label, field = Organization, "organization", "organization_id"
 
 
 class ReservedForFilter(InputFilter):

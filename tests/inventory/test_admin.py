@@ -574,7 +574,10 @@ def test_filter_with_a_bad_uuid_says_so(ops, make_numbers):
     response = ops.get(CL, {"subscription": "nope"})
     assert response.status_code == 200
     assert listed(ops, subscription="nope") == set()
-    assert any("subscription uuid" in m and "valid UUID" in m for m in messages_of(response))
+    assert any("subscription uuid" in m and "is not a uuid" in m for m in messages_of(response))
+    unknown = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
+    response = ops.get(CL, {"owner": unknown})
+    assert any(f"No organization has the uuid {unknown}" in m for m in messages_of(response))
 
 
 def test_filter_boxes_render_without_listing_organizations(ops, make_numbers, partner, customer):
