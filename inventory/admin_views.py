@@ -36,7 +36,7 @@ from .selectors import active_reservations_of, existing_e164
 from .services import TransitionResult, number_add
 
 MAX_LISTED_REFUSALS = 20
-EXACT_COUNT_BELOW = 20_000  # estimates under this are replaced by an exact (cheap) count
+EXACT_COUNT_BELOW = 1_000  # estimates under this are replaced by an exact count (cheap when small)
 
 
 # --- counting ---------------------------------------------------------------------------
