@@ -904,6 +904,8 @@ def numbers_expire_due(*, now=None, batch_size: int = 2000) -> int:
 # --- import ------------------------------------------------------------------------------
 # inventory.imports reads and checks the file; these rules decide what each row may change.
 
+from django.db import connection  # noqa: E402  (kept with the import section it serves)
+
 IMPORT_STATES = (S.AVAILABLE, S.RESERVED, S.ASSIGNED, S.LOCKED)
 
 
@@ -1087,18 +1089,15 @@ def numbers_import(*, rows: Sequence[ImportRow], actor, remark: str, dry_run: bo
     now = now or timezone.now()
     outcome = ImportOutcome()
     with transaction.atomic():
-        existing: dict[str, PhoneNumber] = {}
-        e164s = [row.e164 for row in rows]
-        for start in range(0, len(e164s), LOCK_CHUNK):
-            for n in PhoneNumber.objects.filter(e164__in=e164s[start : start + LOCK_CHUNK]):
-                existing[n.e164] = n
+        existing = {n.e164: n for n in _numbers_by_e164([row.e164 for row in rows])}
         rules = _ImportRules(now=now, names=_org_names(n.organization_id for n in existing.values()))
-        new_rows: list[ImportRow] = []
+        plain: list[ImportRow] = []  # new, available: no rule beyond "does not exist yet"
+        tenanted: list[ImportRow] = []  # new, to be reserved, locked or assigned
         candidates: list[ImportRow] = []
         for row in rows:
             n = existing.get(row.e164)
             if n is None:
-                new_rows.append(row)
+                (tenanted if row.state and row.state != S.AVAILABLE else plain).append(row)
             elif rules.may_change(row, n):
                 candidates.append(row)
             else:
@@ -1123,12 +1122,13 @@ def numbers_import(*, rows: Sequence[ImportRow], actor, remark: str, dry_run: bo
             batch.change(n, **attrs, **move.values)
             if move.reservation is not None:
                 batch.open_reservation(n, **move.reservation)
-        skus = {s.pk: s for s in Sku.objects.filter(pk__in={r.attrs["sku_id"] for r in new_rows})}
+        skus = {s.pk: s for s in Sku.objects.filter(
+            pk__in={r.attrs["sku_id"] for r in (*plain, *tenanted)})}
         created: list[PhoneNumber] = []
         tenancies: list[tuple[PhoneNumber, dict[str, Any]]] = []
-        for row in new_rows:
+        for row in tenanted:
             n = _import_new_number(row, skus, now)
-            move = rules.move(n, row) if row.state and row.state != S.AVAILABLE else _Move()
+            move = rules.move(n, row)
             if move.refusal:
                 outcome.refused.append((row.line, *move.refusal))
                 continue
@@ -1137,14 +1137,94 @@ def numbers_import(*, rows: Sequence[ImportRow], actor, remark: str, dry_run: bo
             created.append(n)
             if move.reservation is not None:
                 tenancies.append((n, move.reservation))
-        outcome.created = len(created)
+        outcome.created = len(created) + len(plain)
         if dry_run:
             return outcome
         if batch.changed:
             batch.commit()
+        if plain and connection.vendor == "postgresql":
+            _import_copy_new(plain, skus, actor=actor, remark=remark, now=now)
+        elif plain:
+            created.extend(_import_new_number(row, skus, now) for row in plain)
         if created:
             _import_insert(created, tenancies, actor=actor, remark=remark, now=now)
     return outcome
+
+
+def _numbers_by_e164(e164s: list[str]) -> list[PhoneNumber]:
+    if connection.vendor == "postgresql":  # one array parameter instead of thousands
+        return list(PhoneNumber.objects.raw(
+            f"SELECT * FROM {PhoneNumber._meta.db_table} WHERE e164 = ANY(%s)", [e164s]))
+    found: list[PhoneNumber] = []
+    for start in range(0, len(e164s), LOCK_CHUNK):
+        found.extend(PhoneNumber.objects.filter(e164__in=e164s[start : start + LOCK_CHUNK]))
+    return found
+
+
+_STAGED = ("e164", "country", "vendor_id", "sku_id", "voice", "sms", "fax", "routing", "is_golden",
+           "is_ported_in", "visible_to_id", "tags", "notes")
+
+
+def _import_copy_new(rows: list[ImportRow], skus: dict[int, Sku], *, actor, remark: str,
+                     now: dt.datetime) -> None:
+    """New available numbers and their history rows, without a model instance per row.
+
+    The rows' own values go to a temporary table by COPY; one INSERT … SELECT … RETURNING
+    then creates the numbers, feeding a second INSERT that writes one history row each
+    (user, reason and date as simple-history would). The other columns are the same for
+    every row and are taken from a template instance, so model defaults stay the source.
+    """
+    fields = {f.attname: f for f in PhoneNumber._meta.concrete_fields}
+    history = PhoneNumber.history.model
+    qn = connection.ops.quote_name
+    template = PhoneNumber(state=S.AVAILABLE, state_changed_at=now, created_at=now, updated_at=now)
+    stage_cols = ", ".join(f"{qn(fields[a].column)} {fields[a].db_type(connection)}" for a in _STAGED)
+    insert_cols, select_exprs, params = [], [], []
+    for attname, f in fields.items():
+        if f.primary_key:
+            continue
+        insert_cols.append(qn(f.column))
+        if attname in _STAGED:
+            select_exprs.append(f"s.{qn(f.column)}")
+        else:
+            select_exprs.append("%s")
+            params.append(f.get_db_prep_save(getattr(template, attname), connection))
+    tracked = [f.column for f in history.tracked_fields]
+    meta = {"history_date": now, "history_user_id": _actor(actor).pk,
+            "history_change_reason": remark, "history_type": "+"}
+    sql = (
+        f"WITH new AS (INSERT INTO {qn(PhoneNumber._meta.db_table)} ({', '.join(insert_cols)}) "
+        f"SELECT {', '.join(select_exprs)} FROM _import_stage s ORDER BY s.seq RETURNING *) "
+        f"INSERT INTO {qn(history._meta.db_table)} "
+        f"({', '.join(qn(c) for c in tracked)}, {', '.join(meta)}) "
+        f"SELECT {', '.join(f'new.{qn(c)}' for c in tracked)}, {', '.join(['%s'] * len(meta))} FROM new"
+    )
+    params.extend(meta.values())
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS _import_stage (seq serial, {stage_cols}) "
+                       "ON COMMIT DROP")
+        cursor.execute("TRUNCATE _import_stage")
+        defaults = {pk: (s.voice, s.sms, s.fax) for pk, s in skus.items()}
+        with cursor.cursor.copy(
+            f"COPY _import_stage ({', '.join(qn(fields[a].column) for a in _STAGED)}) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                a = row.attrs
+                voice, sms, fax = defaults[a["sku_id"]]
+                copy.write_row((
+                    row.e164, row.country, a["vendor_id"], a["sku_id"], a.get("voice", voice),
+                    a.get("sms", sms), a.get("fax", fax), a.get("routing", ""),
+                    a.get("is_golden", False), a.get("is_ported_in", False), a.get("visible_to_id"),
+                    a.get("tags", ""), a.get("notes", ""),
+                ))
+        try:
+            with transaction.atomic():
+                cursor.execute(sql, params)
+        except IntegrityError:
+            raise ServiceError(
+                "Some of these numbers were added by someone else while the file was being "
+                "imported; nothing was imported. Import the file again."
+            ) from None
 
 
 def _import_insert(created: list[PhoneNumber], tenancies: list[tuple[PhoneNumber, dict[str, Any]]],
