@@ -8,7 +8,7 @@ from dataclasses import field as dataclass_field
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Case, Count, DateField, F, Q, QuerySet, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -76,25 +76,43 @@ def partner_organizations(partner: Organization) -> QuerySet[Organization]:
     return Organization.objects.filter(Q(pk=partner.pk) | Q(parent=partner))
 
 
-def partner_summary(user) -> dict:
-    """Counts by state and by holder, from one GROUP BY over the scope (~60 ms for 100k)."""
+def partner_summary(user, *, now: dt.datetime | None = None, days: int = 30) -> dict:
+    """Counts by state, by holder, and reservations/locks ending per day over the next `days`.
+
+    One GROUP BY pass over the scope (its bitmap indexes, ~100k rows for the bench partner)
+    serves all three: a separate per-day query filtered on (state, expires_at) lets PostgreSQL
+    pick the state/expiry index, which also walks every other partner's reservations (measured
+    220 ms against ~80 ms for the one pass).
+    """
+    now = now or timezone.now()
     partner = partner_of(user)
-    by_state: dict[str, int] = {s: 0 for s in NumberState.values}
-    by_org: dict[int | None, dict[str, int]] = {}
+    today = timezone.localdate(now)
+    end = timezone.make_aware(dt.datetime.combine(today + dt.timedelta(days=days), dt.time.min))
+    ending = Q(state__in=[NumberState.RESERVED, NumberState.LOCKED], expires_at__gte=now,
+               expires_at__lt=end)
     rows = (
         numbers_visible_to(user)
         .order_by()
-        .values_list("organization_id", "state")
+        .annotate(day=Case(When(ending, then=TruncDate("expires_at")), default=None,
+                           output_field=DateField()))
+        .values_list("organization_id", "state", "day")
         .annotate(n=Count("id"))
     )
-    for org_id, state, n in rows:
+    by_state: dict[str, int] = {s: 0 for s in NumberState.values}
+    by_org: dict[int | None, dict[str, int]] = {}
+    per_day = {today + dt.timedelta(days=i): {"reserved": 0, "locked": 0} for i in range(days)}
+    for org_id, state, day, n in rows:
         by_state[state] = by_state.get(state, 0) + n
-        by_org.setdefault(org_id, {}).update({state: n})
-    names = dict(partner_organizations(partner).values_list("pk", "name")) if partner else {}
-    uuids = dict(partner_organizations(partner).values_list("pk", "uuid")) if partner else {}
+        counts = by_org.setdefault(org_id, {})
+        counts[state] = counts.get(state, 0) + n
+        if day in per_day:
+            per_day[day][state] += n
+    orgs = {pk: (name, uuid) for pk, name, uuid in
+            partner_organizations(partner).values_list("pk", "name", "uuid")} if partner else {}
     holders = sorted(
         (
-            {"id": org_id, "name": names.get(org_id, ""), "uuid": uuids.get(org_id),
+            {"id": org_id, "name": orgs.get(org_id, ("", None))[0],
+             "uuid": orgs.get(org_id, ("", None))[1],
              "own": partner is not None and org_id == partner.pk,
              "total": sum(counts.values()), **counts}
             for org_id, counts in by_org.items()
@@ -102,48 +120,54 @@ def partner_summary(user) -> dict:
         ),
         key=lambda h: (-h["total"], h["name"]),
     )
-    return {"by_state": by_state, "total": sum(by_state.values()), "holders": holders}
+    return {
+        "by_state": by_state,
+        "total": sum(by_state.values()),
+        "holders": holders,
+        "per_day": [{"day": day, **c, "total": c["reserved"] + c["locked"]}
+                    for day, c in per_day.items()],
+    }
 
 
-def partner_ending_per_day(user, *, now: dt.datetime | None = None, days: int = 30) -> list[dict]:
-    """Reservations and locks in scope that end on each of the next `days` days (zeros kept)."""
+def partner_ending_soon(user, *, per_day: list[dict], now: dt.datetime | None = None,
+                        limit: int = 10):
+    """The reservations and locks in scope that end next, within the chart's window.
+
+    The window is cut at the first day by which `limit` of them have ended (known from the
+    per-day counts), so the expiry index reads a few days' worth, not the whole month.
+    """
     now = now or timezone.now()
-    today = timezone.localdate(now)
-    start = timezone.make_aware(dt.datetime.combine(today, dt.time.min))
-    end = start + dt.timedelta(days=days)
-    rows = (
-        numbers_visible_to(user)
-        .filter(state__in=[NumberState.RESERVED, NumberState.LOCKED], expires_at__gte=start,
-                expires_at__lt=end)
-        .order_by()
-        .annotate(day=TruncDate("expires_at"))
-        .values_list("day", "state")
-        .annotate(n=Count("id"))
-    )
-    per_day = {today + dt.timedelta(days=i): {"reserved": 0, "locked": 0} for i in range(days)}
-    for day, state, n in rows:
-        if day in per_day:
-            per_day[day][state] = n
-    return [{"day": day, **counts, "total": counts["reserved"] + counts["locked"]}
-            for day, counts in per_day.items()]
-
-
-def partner_ending_soon(user, *, now: dt.datetime | None = None, limit: int = 10):
-    """The reservations and locks in scope that end next (for the list under the chart)."""
-    now = now or timezone.now()
+    seen, last_day = 0, None
+    for entry in per_day:
+        seen += entry["total"]
+        last_day = entry["day"]
+        if seen >= limit:
+            break
+    if not seen or last_day is None:
+        return PhoneNumber.objects.none()
+    until = timezone.make_aware(dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time.min))
     return (
         numbers_visible_to(user)
-        .filter(state__in=[NumberState.RESERVED, NumberState.LOCKED], expires_at__gte=now)
+        .filter(state__in=[NumberState.RESERVED, NumberState.LOCKED], expires_at__gte=now,
+                expires_at__lt=until)
         .select_related("organization")
         .order_by("expires_at", "id")[:limit]
     )
 
 
 def partner_longest_available(user, *, limit: int = 10):
-    """Available numbers in scope that have waited longest (oldest state change first)."""
+    """Available numbers in scope that have waited longest (oldest state change first).
+
+    The services clear `organization` whenever a number becomes available, so the available
+    numbers in scope are those offered to the partner; saying so (visible_to) lets PostgreSQL
+    use that index instead of a parallel scan of the table (measured 250 ms → ~15 ms).
+    """
+    partner = partner_of(user)
+    if partner is None:
+        return PhoneNumber.objects.none()
     return (
         numbers_visible_to(user)
-        .filter(state=NumberState.AVAILABLE)
+        .filter(state=NumberState.AVAILABLE, visible_to_id=partner.pk)
         .select_related("sku")
         .order_by(F("state_changed_at").asc(nulls_first=True), "created_at", "id")[:limit]
     )

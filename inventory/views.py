@@ -26,7 +26,6 @@ from .choices import NumberState
 from .filters import PartnerNumberFilterSet
 from .selectors import (
     numbers_visible_to,
-    partner_ending_per_day,
     partner_ending_soon,
     partner_longest_available,
     partner_number,
@@ -69,7 +68,7 @@ def number_url(e164: str) -> str:
 
 def _chart(days: list[dict]) -> dict:
     """Geometry of the stacked bar chart (inline SVG: no JavaScript, no CDN)."""
-    width, height, left, bottom, top = 720, 220, 44, 28, 12
+    width, height, left, bottom, top = 960, 230, 44, 28, 12
     plot_h = height - bottom - top
     peak = max((d["total"] for d in days), default=0)
     step = _nice_step(peak)
@@ -116,22 +115,21 @@ def _nice_step(peak: int) -> int:
 def summary(request: HttpRequest) -> HttpResponse:
     user = request.user
     now = timezone.now()
-    counts = partner_summary(user)
+    counts = partner_summary(user, now=now)
     states = [
         {"value": s.value, "label": s.label, "count": counts["by_state"].get(s.value, 0)}
         for s in STATE_ORDER
         if counts["by_state"].get(s.value, 0) or s in (NumberState.AVAILABLE, NumberState.RESERVED,
                                                         NumberState.ASSIGNED)
     ]
-    days = partner_ending_per_day(user, now=now)
     return render(request, "partner/summary.html", {
         "partner": request.partner,
         "total": counts["total"],
         "states": states,
         "holders": counts["holders"][:12],
         "more_holders": max(len(counts["holders"]) - 12, 0),
-        "chart": _chart(days),
-        "ending_soon": partner_ending_soon(user, now=now),
+        "chart": _chart(counts["per_day"]),
+        "ending_soon": partner_ending_soon(user, per_day=counts["per_day"], now=now),
         "longest_available": partner_longest_available(user),
         "now": now,
         "nav": "summary",
@@ -145,17 +143,17 @@ COLUMNS = [
     ("number", "Number", ""),
     ("state", "State", ""),
     ("customer", "Held by", ""),
-    ("sku", "SKU", "opt"),
-    (None, "Features", "opt"),
+    ("sku", "SKU · features", "opt"),
     ("reserved_for", "Reserved for", "opt"),
     ("expires", "Ends", ""),
-    ("since", "In state since", "opt"),
+    ("since", "In state since", "opt opt-wide"),
     (None, "Tags", "opt"),
 ]
 
 
-def _filterset(request: HttpRequest) -> PartnerNumberFilterSet:
-    queryset = numbers_visible_to(request.user).select_related("sku", "organization", "subscription")
+def _filterset(request: HttpRequest, queryset=None) -> PartnerNumberFilterSet:
+    if queryset is None:
+        queryset = numbers_visible_to(request.user)
     return PartnerNumberFilterSet(request.GET, queryset=queryset, partner=request.partner)
 
 
@@ -168,15 +166,21 @@ def _page_number(raw: str | None) -> int:
 
 @partner_view
 def number_list(request: HttpRequest) -> HttpResponse:
-    filterset = _filterset(request)
+    # prefetch, not select_related: the page is sorted and cut on the number table alone, then
+    # its 50 rows fetch their few SKUs/holders/subscriptions (joins before the sort cost ~50 ms
+    # for 100k rows).
+    filterset = _filterset(request, numbers_visible_to(request.user).prefetch_related(
+        "sku", "organization", "subscription"))
     queryset = filterset.qs
     page = _page_number(request.GET.get("page"))
     offset = (page - 1) * PER_PAGE
     rows = list(queryset[offset : offset + PER_PAGE + 1])
     has_next = len(rows) > PER_PAGE
     rows = rows[:PER_PAGE]
-    # COUNT over a LIMITed subquery: exact up to COUNT_CAP, then "more than".
-    count = queryset.order_by()[: COUNT_CAP + 1].count()
+    # The whole result on page 1 needs no second scan; otherwise COUNT over a LIMITed subquery:
+    # exact up to COUNT_CAP, then "more than".
+    whole = page == 1 and not has_next
+    count = len(rows) if whole else queryset.order_by()[: COUNT_CAP + 1].count()
     capped = count > COUNT_CAP
     num_pages = None if capped else max(math.ceil(count / PER_PAGE), 1)
     current_sort = (filterset.form.cleaned_data.get("sort") or [""])[0] \
@@ -247,7 +251,6 @@ def number_detail(request: HttpRequest, e164: str) -> HttpResponse:
 EXPORT_HEADER = ["number", "country", "state", "sku", "voice", "sms", "fax", "golden", "ported_in",
                  "organization", "organization_uuid", "subscription_uuid", "package",
                  "reserved_for", "expires_at", "state_changed_at", "tags"]
-FREE_TEXT = {"organization", "package", "reserved_for", "tags"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 EXPORT_CHUNK = 2000
 
@@ -257,25 +260,32 @@ def neutralise(value: str) -> str:
     return "'" + value if value and value.startswith(FORMULA_START) else value
 
 
-def _iso(value: dt.datetime | None) -> str:
-    return timezone.localtime(value).isoformat(timespec="seconds") if value else ""
+def _iso(value: dt.datetime | None, tz: dt.tzinfo) -> str:
+    return value.astimezone(tz).isoformat(timespec="seconds") if value else ""
+
+
+EXPORT_FIELDS = ("e164", "country", "state", "sku__code", "voice", "sms", "fax", "is_golden",
+                 "is_ported_in", "organization__name", "organization__uuid", "subscription__uuid",
+                 "subscription__plan", "reserved_for", "expires_at", "state_changed_at", "tags")
 
 
 def export_rows(queryset) -> Iterator[list[str]]:
-    """Rows in the export's column order; free-text cells neutralised, E.164 kept as is."""
+    """Rows in EXPORT_HEADER's order; free-text cells neutralised, E.164 kept as is.
+
+    Plain tuples (values_list), not model instances: several times faster per row.
+    """
     yes = {True: "yes", False: "no"}
-    for n in queryset.iterator(chunk_size=EXPORT_CHUNK):
-        org, sub = n.organization, n.subscription
-        row = {
-            "number": n.e164, "country": n.country, "state": n.state, "sku": n.sku.code,
-            "voice": yes[n.voice], "sms": yes[n.sms], "fax": yes[n.fax],
-            "golden": yes[n.is_golden], "ported_in": yes[n.is_ported_in],
-            "organization": org.name if org else "", "organization_uuid": str(org.uuid) if org else "",
-            "subscription_uuid": str(sub.uuid) if sub else "", "package": sub.plan if sub else "",
-            "reserved_for": n.reserved_for, "expires_at": _iso(n.expires_at),
-            "state_changed_at": _iso(n.state_changed_at), "tags": ";".join(n.tag_list),
-        }
-        yield [neutralise(v) if k in FREE_TEXT else v for k, v in row.items()]
+    tz = timezone.get_current_timezone()  # once: localtime() looks it up on every call
+    for (e164, country, state, sku, voice, sms, fax, golden, ported, org_name, org_uuid,
+         sub_uuid, plan, reserved_for, expires_at, changed_at, tags) in queryset.values_list(
+            *EXPORT_FIELDS).iterator(chunk_size=EXPORT_CHUNK):
+        yield [
+            e164, country, state, sku, yes[voice], yes[sms], yes[fax], yes[golden], yes[ported],
+            neutralise(org_name or ""), str(org_uuid) if org_uuid else "",
+            str(sub_uuid) if sub_uuid else "", neutralise(plan or ""),
+            neutralise(reserved_for), _iso(expires_at, tz), _iso(changed_at, tz),
+            neutralise(";".join(t for t in tags.split(";") if t)),
+        ]
 
 
 class _Echo:

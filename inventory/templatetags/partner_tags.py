@@ -25,3 +25,9 @@ def thousands(value) -> str:
         return f"{int(value):,}"
     except (TypeError, ValueError):
         return "" if value is None else str(value)
+
+
+@register.filter
+def upto(value: str, separator: str) -> str:
+    """The text before the first separator: "2 months, 4 weeks" → "2 months"."""
+    return str(value).split(separator, 1)[0]
