@@ -38,8 +38,9 @@ def measure(client, params: dict) -> tuple[float, float]:
 def cases(data) -> list[tuple[str, dict]]:
     from inventory.choices import NumberState
 
-    customer = data["customers"][0]
-    subscription = data["subscriptions"][0]
+    # Customer 1 holds reserved and assigned numbers (customer 0 has no assigned ones).
+    customer = data["customers"][1]
+    subscription = data["subscriptions"][1]
     found = [(f"tab {state or 'all'}", {"state": state} if state else {})
              for state in [*NumberState.values, ""]]
     found += [

@@ -517,6 +517,19 @@ def test_pattern_search(ops, make_numbers, pattern, expected):
     assert listed(ops, q=pattern) == expected
 
 
+def test_prefix_search_keeps_every_match_at_digit_boundaries(ops, make_numbers):
+    """The prefix range bound ("+65600009" → "+6560001") must not cut off numbers ending in 9s."""
+    from inventory.admin_views import prefix_upper_bound
+
+    assert prefix_upper_bound("+656051") == "+656052"
+    assert prefix_upper_bound("+656059") == "+65606"
+    assert prefix_upper_bound("+99") is None
+    numbers = {n.e164 for n in make_numbers(25, start="+6560000990")}
+    assert listed(ops, q="+65600009") == {n for n in numbers if n.startswith("+65600009")}
+    assert listed(ops, q="+656000099*") == {n for n in numbers if n.startswith("+656000099")}
+    assert listed(ops, q="+6560001") == {n for n in numbers if n.startswith("+6560001")}
+
+
 def test_bad_pattern_says_why(ops, make_numbers):
     make_numbers(1)
     response = ops.get(CL, {"q": "abc"})
