@@ -64,11 +64,27 @@ PLAIN_STATIC = {
 }
 
 
+def _vacuum() -> None:
+    """Autovacuum is off on the bench server, so the other benches' rolled-back writes leave
+    millions of dead tuples that every bitmap scan re-reads (measured 2.5M dead for 1M live).
+    Production runs autovacuum; VACUUM changes no data, it only lets the figure be the
+    steady-state one."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = %s",
+                       ["inventory_phonenumber"])
+        dead = (cursor.fetchone() or [0])[0]
+        start = time.perf_counter()
+        cursor.execute("VACUUM (ANALYZE) inventory_phonenumber")
+        cursor.execute("VACUUM (ANALYZE) inventory_reservation")
+    print(f"  vacuumed {dead:,} dead number rows in {time.perf_counter() - start:.1f} s", flush=True)
+
+
 def run(data) -> None:
     from django.contrib.auth import get_user_model
 
     from subscriptions.models import PartnerMembership
 
+    _vacuum()
     with override_settings(STORAGES=PLAIN_STATIC), transaction.atomic():
         user = get_user_model().objects.create_user("bench-dashboard-partner", password=None)
         PartnerMembership.objects.create(user=user, organization=data["partner"])

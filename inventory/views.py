@@ -7,8 +7,8 @@ it is a 404 whatever the URL; a filter value outside it is a form error with an 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import functools
+import io
 import math
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -22,7 +22,8 @@ from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from .choices import NumberState
+from .choices import CAPABILITIES, NumberState
+from .exports import CONTENT_TYPES, EXPORT_COLUMNS, XLSX_MAX_ROWS, ExportError, neutralise
 from .filters import PartnerNumberFilterSet
 from .selectors import (
     numbers_visible_to,
@@ -245,77 +246,87 @@ def number_detail(request: HttpRequest, e164: str) -> HttpResponse:
 
 
 # --- export ----------------------------------------------------------------------------------
-# A minimal streaming writer kept here until inventory/exports.py offers one (see the README's
-# dashboard section); columns are the partner-safe subset: no vendor, routing, notes or remarks.
+# The columns are inventory/exports.py's, minus the ops-only ones (vendor, routing, notes,
+# visible_to, delete_reason): same names, same order, same neutralisation rule (imported, not
+# copied). exports.export_rows always writes every column, hence this small partner writer;
+# a `columns=` argument there would let both share one (noted for the lead in the README).
 
-EXPORT_HEADER = ["number", "country", "state", "sku", "voice", "sms", "fax", "golden", "ported_in",
-                 "organization", "organization_uuid", "subscription_uuid", "package",
-                 "reserved_for", "expires_at", "state_changed_at", "tags"]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
-EXPORT_CHUNK = 2000
-
-
-def neutralise(value: str) -> str:
-    """OWASP CSV injection: a free-text cell that a spreadsheet would run as a formula."""
-    return "'" + value if value and value.startswith(FORMULA_START) else value
+OPS_ONLY_COLUMNS = frozenset({"vendor", "routing", "notes", "visible_to", "delete_reason"})
+PARTNER_COLUMNS = [(name, lookups) for name, lookups in EXPORT_COLUMNS
+                   if name not in OPS_ONLY_COLUMNS]
+EXPORT_HEADER = [name for name, _ in PARTNER_COLUMNS]
+EXPORT_CHUNK = 5000
+CSV_CHUNK_BYTES = 64 * 1024
 
 
-def _iso(value: dt.datetime | None, tz: dt.tzinfo) -> str:
-    return value.astimezone(tz).isoformat(timespec="seconds") if value else ""
+def _cell_formatters() -> list:
+    tz = timezone.get_current_timezone()  # once: localtime() looks it up on every call
 
+    def when(value):
+        return value.astimezone(tz).isoformat(timespec="seconds") if value else ""
 
-EXPORT_FIELDS = ("e164", "country", "state", "sku__code", "voice", "sms", "fax", "is_golden",
-                 "is_ported_in", "organization__name", "organization__uuid", "subscription__uuid",
-                 "subscription__plan", "reserved_for", "expires_at", "state_changed_at", "tags")
+    def text(value):
+        return neutralise(value or "")
+
+    special = {
+        "number": lambda v: v,  # typed E.164 text: never neutralised, keeps its "+"
+        "state": lambda v: v,
+        "capabilities": lambda *flags: ";".join(
+            c for c, on in zip(CAPABILITIES, flags, strict=True) if on),
+        "golden": lambda v: "yes" if v else "no",
+        "ported_in": lambda v: "yes" if v else "no",
+        "tags": lambda v: neutralise(";".join(t for t in v.split(";") if t)),
+        "organization_uuid": lambda v: str(v) if v else "",
+        "subscription": lambda v: str(v) if v else "",
+        "expires_at": when,
+        "state_changed_at": when,
+    }
+    return [(special.get(name, text), len(lookups)) for name, lookups in PARTNER_COLUMNS]
 
 
 def export_rows(queryset) -> Iterator[list[str]]:
-    """Rows in EXPORT_HEADER's order; free-text cells neutralised, E.164 kept as is.
-
-    Plain tuples (values_list), not model instances: several times faster per row.
-    """
-    yes = {True: "yes", False: "no"}
-    tz = timezone.get_current_timezone()  # once: localtime() looks it up on every call
-    for (e164, country, state, sku, voice, sms, fax, golden, ported, org_name, org_uuid,
-         sub_uuid, plan, reserved_for, expires_at, changed_at, tags) in queryset.values_list(
-            *EXPORT_FIELDS).iterator(chunk_size=EXPORT_CHUNK):
-        yield [
-            e164, country, state, sku, yes[voice], yes[sms], yes[fax], yes[golden], yes[ported],
-            neutralise(org_name or ""), str(org_uuid) if org_uuid else "",
-            str(sub_uuid) if sub_uuid else "", neutralise(plan or ""),
-            neutralise(reserved_for), _iso(expires_at, tz), _iso(changed_at, tz),
-            neutralise(";".join(t for t in tags.split(";") if t)),
-        ]
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+    """The partner export's cells as text (values_list tuples: no model instances)."""
+    formatters = _cell_formatters()
+    lookups = [lookup for _, group in PARTNER_COLUMNS for lookup in group]
+    for values in queryset.values_list(*lookups).iterator(chunk_size=EXPORT_CHUNK):
+        row, i = [], 0
+        for formatter, width in formatters:
+            row.append(formatter(*values[i:i + width]))
+            i += width
+        yield row
 
 
 def _csv_stream(rows: Iterable[list[str]]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield "\ufeff"  # BOM: spreadsheets then read the file as UTF-8
-    yield writer.writerow(EXPORT_HEADER)
+    """CSV in ~64 KB pieces (one write per row would make 100k tiny chunks)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    buffer.write("\ufeff")  # BOM: spreadsheets then read the file as UTF-8
+    writer.writerow(EXPORT_HEADER)
     for row in rows:
-        yield writer.writerow(row)
+        writer.writerow(row)
+        if buffer.tell() >= CSV_CHUNK_BYTES:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 def _xlsx_file(rows: Iterable[list[str]]):
     """openpyxl's write-only workbook: rows go to disk as they come (flat memory)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("numbers")
     sheet.append(EXPORT_HEADER)
-    for row in rows:
-        cells = []
-        for value in row:
-            cell = WriteOnlyCell(sheet, value=value)
-            cell.data_type = "s"  # everything as text: numbers keep their "+"
-            cells.append(cell)
-        sheet.append(cells)
+    for count, row in enumerate(rows, start=1):
+        if count > XLSX_MAX_ROWS:
+            raise ExportError(f"more than {XLSX_MAX_ROWS:,} rows for one XLSX sheet")
+        number = WriteOnlyCell(sheet, value=row[0])
+        number.number_format = "@"  # text: the "+" stays and Excel does not make it a number
+        # XML cannot hold control characters (NUL…); the "'" prefix already marks such cells.
+        sheet.append([number, *(ILLEGAL_CHARACTERS_RE.sub("", v) if v else v for v in row[1:])])
     handle = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
     workbook.save(handle)
     handle.seek(0)
@@ -335,10 +346,13 @@ def export(request: HttpRequest) -> HttpResponse:
     name = f"numbers-{slugify(request.partner.name)}-{timezone.localdate():%Y%m%d}.{fmt}"
     if fmt == "csv":
         response = StreamingHttpResponse(_csv_stream(export_rows(queryset)),
-                                         content_type="text/csv; charset=utf-8")
+                                         content_type=CONTENT_TYPES["csv"])
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
-    return FileResponse(
-        _xlsx_file(export_rows(queryset)), as_attachment=True, filename=name,
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    try:
+        handle = _xlsx_file(export_rows(queryset))
+    except ExportError as exc:
+        return HttpResponse(f"{exc}: export CSV or narrow the filter", status=400,
+                            content_type="text/plain")
+    return FileResponse(handle, as_attachment=True, filename=name,
+                        content_type=CONTENT_TYPES["xlsx"])
