@@ -248,12 +248,13 @@ def estimate_rows(path: str | Path, kind: str | None = None) -> int:
     """A cheap upper bound of the data rows, to choose between now and the background."""
     kind = kind or sniff_kind(path)
     if kind == "csv":
-        lines = 0
+        lines, last = 0, b"\n"
         with open(path, "rb") as f:
             while block := f.read(4 * MB):
                 lines += block.count(b"\n")
-            if f.tell() and not block:
-                lines += 1  # a last line without newline
+                last = block[-1:]
+        if last != b"\n":
+            lines += 1  # a last line without newline
         return max(lines - 1, 0)
     with open_table(path, kind) as table:
         return max((table.declared_rows or 1) - 1, 0)
@@ -548,6 +549,13 @@ class RowChecker:
             return None, []  # blank line: spreadsheets leave them, nobody means anything by them
         col = self.columns
         errors: list[RowError] = []
+        if any(c.__class__ is str and "\0" in c for c in cells):
+            for key, index in col.items():
+                value = cells[index]
+                if value.__class__ is str and "\0" in value:
+                    errors.append(RowError(line, key, "contains a NUL character, which cannot be stored",
+                                           value.replace("\0", "")[:40]))
+            return None, errors
 
         country = ""
         if self.country_index is not None:

@@ -184,7 +184,8 @@ def test_unknown_columns_are_ignored_and_reported(tmp_path, sample_catalog, ops_
 
 def test_national_formats_and_default_country(tmp_path, sample_catalog, ops_user):
     path = tmp_path / "n.csv"
-    path.write_text("number,vendor,sku\n6700 0011,M1 Trunks,SG-DID-STD\n(+65) 6700-0012,M1 Trunks,SG-DID-STD\n")
+    path.write_text("number,vendor,sku\n6700 0011,M1 Trunks,SG-DID-STD\n"
+                    "(+65) 6700-0012,M1 Trunks,SG-DID-STD\n")
     without = import_file(path, actor=ops_user, dry_run=True)
     assert "missing column: country" in without.file_error
     summary = import_file(path, actor=ops_user, country="SG")
@@ -313,3 +314,11 @@ def test_error_report_is_csv_and_neutralised(tmp_path, sample_catalog, ops_user)
     formula = [r for r in rows[1:] if r[0] == "12"]
     assert formula and formula[0][3].startswith("'=HYPERLINK")  # not a live formula in Excel
     assert {r[0] for r in rows[1:]} == {str(i) for i in range(5, 13)}
+
+
+def test_nul_character_is_a_row_error_not_a_crash(tmp_path, sample_catalog, ops_user):
+    path = write(tmp_path / "nul.csv", [row("+6566100017", notes="bad\0byte"), row("+6566100018")])
+    summary = import_file(path, actor=ops_user, all_or_nothing=False)
+    assert summary.imported and summary.created == 1
+    [error] = summary.errors
+    assert (error.row, error.column) == (2, "notes") and "NUL" in error.reason

@@ -49,7 +49,8 @@ def test_changed_rows_are_written_with_one_history_row_each(tmp_path, sample_cat
     summary = import_file(path, actor=admin_user)
     assert (summary.created, summary.changed, summary.unchanged) == (0, 1, 1)
     n = PhoneNumber.objects.select_related("vendor", "sku").get(e164="+6566200001")
-    assert (n.vendor.name, n.sku.code, n.notes, n.is_golden) == ("StarHub Carrier", "SG-DID-GOLD", "new", True)
+    assert (n.vendor.name, n.sku.code, n.notes, n.is_golden) == (
+        "StarHub Carrier", "SG-DID-GOLD", "new", True)
     latest = n.history.first()
     assert latest.history_type == "~" and latest.history_user == admin_user
     assert latest.history_change_reason == "fix.csv"
