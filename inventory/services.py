@@ -868,17 +868,30 @@ def _write_same_values(ids: Sequence[int], values: dict[str, Any], *, actor, rem
     quote = connection.ops.quote_name
     columns = ", ".join(quote(c) for c in tracked)
     user_id = _actor(actor).pk
+    insert = (f"INSERT INTO {quote(history_table)} ({columns}, history_date, history_user_id, "
+              f"history_change_reason, history_type) SELECT {columns}, %s, %s, %s, '~'")
+    if connection.vendor == "postgresql":
+        # One statement: the UPDATE returns the new rows and the history is written from them.
+        fields = [PhoneNumber._meta.get_field(name) for name in [*values, "updated_at"]]
+        params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, [*values.values(), now],
+                                                                    strict=True)]
+        assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+        for start in range(0, len(ids), WRITE_CHUNK):
+            chunk = list(ids[start : start + WRITE_CHUNK])
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"WITH changed AS (UPDATE {quote(table)} SET {assignments} WHERE id = ANY(%s) "
+                    f"RETURNING {columns}) {insert} FROM changed",
+                    [*params, chunk, now, user_id, remark],
+                )
+        return
     for start in range(0, len(ids), WRITE_CHUNK):
         chunk = list(ids[start : start + WRITE_CHUNK])
         PhoneNumber.objects.filter(pk__in=chunk).update(**values, updated_at=now)
         marks = ", ".join(["%s"] * len(chunk))
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {quote(history_table)} ({columns}, history_date, history_user_id, "
-                f"history_change_reason, history_type) SELECT {columns}, %s, %s, %s, '~' "
-                f"FROM {quote(table)} WHERE id IN ({marks})",
-                [now, user_id, remark, *chunk],
-            )
+            cursor.execute(f"{insert} FROM {quote(table)} WHERE id IN ({marks})",
+                           [now, user_id, remark, *chunk])
 
 
 def numbers_expire_due(*, now=None, batch_size: int = 5000) -> int:
