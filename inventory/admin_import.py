@@ -163,6 +163,12 @@ class NumberImportExportMixin:
                                              content_type=exports.CONTENT_TYPES["csv"])
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
             return response
+        bound = int(settings.NUMBERMGMT.get("EXPORT_XLSX_MAX_ROWS", 200_000))
+        if queryset.order_by()[: bound + 1].count() > bound:
+            # openpyxl writes ~3,000 rows/s: beyond this a browser request would time out.
+            messages.error(request, f"More than {bound:,} numbers: too many for an XLSX download. "
+                                    "Export CSV (any size), or narrow the filter.")
+            return HttpResponseRedirect(self._url("changelist") + "?" + request.GET.urlencode())
         spool = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
         try:
             exports.write_xlsx(queryset, spool)

@@ -32,7 +32,8 @@ def numbers(make_numbers, customer, service, ops_user):
     return made
 
 
-def parse_csv(text: str) -> list[dict[str, str]]:
+def parse_csv(data: bytes | str) -> list[dict[str, str]]:
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
     assert text.startswith("\ufeff")
     return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
 
@@ -45,7 +46,7 @@ def test_neutralise():
 
 
 def test_csv_export_columns_and_neutralisation(numbers, customer, service):
-    rows = parse_csv("".join(csv_chunks(PhoneNumber.objects.order_by("e164"))))
+    rows = parse_csv(b"".join(csv_chunks(PhoneNumber.objects.order_by("e164"))))
     assert list(rows[0]) == HEADER
     assert [r["number"] for r in rows] == [n.e164 for n in numbers]  # the + is kept, never neutralised
     by_number = {r["number"]: r for r in rows}
@@ -87,7 +88,7 @@ def test_nul_is_neutralised_and_kept_out_of_xml(tmp_path, make_numbers):
     [n] = make_numbers(1, start="+6566700100")
     n.notes = "\0=cmd"
     n.save()
-    rows = parse_csv("".join(csv_chunks(PhoneNumber.objects.all())))
+    rows = parse_csv(b"".join(csv_chunks(PhoneNumber.objects.all())))
     assert rows[0]["notes"] == "'\0=cmd"
     path = tmp_path / "nul.xlsx"
     write_xlsx(PhoneNumber.objects.all(), str(path))
@@ -111,7 +112,7 @@ def test_admin_export_is_exactly_the_change_list(client, ops_user, numbers, make
     assert response.status_code == 200 and isinstance(response, StreamingHttpResponse)
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
-    rows = parse_csv(b"".join(response.streaming_content).decode("utf-8"))
+    rows = parse_csv(b"".join(response.streaming_content))
     exported = [r["number"] for r in rows]
     expected = list(PhoneNumber.objects.filter(state="available", e164__startswith="+65667")
                     .order_by("e164").values_list("e164", flat=True))
@@ -158,3 +159,27 @@ def test_export_and_import_need_their_own_permissions(client, numbers):
 def test_unknown_export_format(client, ops_user):
     client.force_login(ops_user)
     assert client.get(export_url("pdf")).status_code == 404
+
+
+@pytest.mark.postgres
+def test_postgres_copy_export_equals_the_python_formatting(numbers, make_numbers):
+    """PostgreSQL formats the cells itself (COPY); it must write what the Python path writes."""
+    from inventory.exports import _python_rows, text_rows
+
+    [odd] = make_numbers(1, start="+6566700200", notes='multi\nline, "quoted"', tags=["=x", "b"],
+                         routing="-r")
+    qs = PhoneNumber.objects.order_by("e164")
+    copied = b"".join(csv_chunks(qs)).decode("utf-8").lstrip("\ufeff")
+    assert list(csv.reader(io.StringIO(copied, newline=""))) == [HEADER, *_python_rows(qs)]
+    assert [list(r) for r in text_rows(qs)] == list(_python_rows(qs))
+    assert "'=x;b" in copied and odd.e164 in copied
+
+
+def test_admin_xlsx_export_is_bounded(client, ops_user, numbers, settings):
+    settings.NUMBERMGMT = {**settings.NUMBERMGMT, "EXPORT_XLSX_MAX_ROWS": 5}
+    client.force_login(ops_user)
+    response = client.get(export_url("xlsx", "state=available"))
+    assert response.status_code == 302 and "state=available" in response["Location"]
+    page = client.get(response["Location"]).content.decode()
+    assert "too many for an XLSX download" in page
+    assert client.get(export_url("csv", "state=available")).status_code == 200

@@ -65,7 +65,9 @@ class Command(BaseCommand):
             if output == "-":
                 if fmt != "csv":
                     raise CommandError("only CSV can be written to standard output")
-                rows = exports.write_csv(queryset, sys.stdout)
+                sys.stdout.flush()
+                rows = exports.write_csv(queryset, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
             else:
                 rows = exports.write_export(queryset, fmt, output)
         except exports.ExportError as exc:

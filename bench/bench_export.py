@@ -1,0 +1,58 @@
+"""Export of the 1,000,000 numbers to CSV (streamed), and its memory: flat, not growing with rows.
+
+Each export runs as `manage.py export_numbers` in a child process; wait4 gives that child's
+own peak RSS. "Flat" is checked by comparing the peak of the 1M-row export with the peak of
+a 10,000-row export (same code, same columns).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import report
+
+MANAGE = Path(__file__).resolve().parents[1] / "manage.py"
+
+
+def export_child(args: list[str], out: Path) -> tuple[float, float, int]:
+    """(seconds, peak RSS in MB, rows written) of one export_numbers run."""
+    with tempfile.TemporaryFile() as log:
+        start = time.perf_counter()
+        child = subprocess.Popen([sys.executable, str(MANAGE), "export_numbers", *args, "-o", str(out)],
+                                 stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - start
+        log.seek(0)
+        text = log.read().decode("utf-8", "replace").strip()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"export_numbers failed: {text[-2000:]}")
+    rows = int(text.split()[0].replace(",", ""))
+    return elapsed, usage.ru_maxrss / 1024, rows
+
+
+def run(data) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-export-"))
+    try:
+        small = workdir / "small.csv"
+        small_s, small_rss, small_rows = export_child(["--number", "+656000*", "--format", "csv"], small)
+        full = workdir / "all.csv"
+        seconds, rss, rows = export_child(["--format", "csv"], full)
+        size = full.stat().st_size / 2**20
+        xlsx = workdir / "sample.xlsx"
+        x_seconds, x_rss, x_rows = export_child(["--number", "+65600*", "--format", "xlsx"], xlsx)
+    finally:
+        for f in workdir.iterdir():
+            f.unlink()
+        workdir.rmdir()
+    report(f"export {rows:,} rows to CSV (streamed)", seconds, "s", "<= 30 s", seconds <= 30,
+           f"{rows / seconds:,.0f} rows/s, {size:,.0f} MB")
+    grown = rss - small_rss
+    report("export peak RSS, 1M rows (child process)", rss, "MB", "flat: <= 10k-row run + 64 MB",
+           grown <= 64, f"{small_rows:,}-row run {small_rss:,.0f} MB")
+    report(f"export {x_rows:,} rows to XLSX (write-only)", x_seconds, "s", "no target (indicative)",
+           True, f"{x_rows / x_seconds:,.0f} rows/s, peak RSS {x_rss:,.0f} MB")
