@@ -36,6 +36,22 @@ S = NumberState
 TIMEOUT = 60
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _leave_the_migrated_rows(django_db_blocker):
+    """Put the migrated rows (groups, policies, content types) back after this module.
+
+    serialized_rollback reloads them at the start of each test here, but the flush at the
+    end of each test removes them; without this, a later transactional test that expects
+    the "Ops" group would find an empty database.
+    """
+    yield
+    contents = getattr(connection, "_test_serialized_contents", None)
+    if contents:
+        with django_db_blocker.unblock():
+            connection.creation.deserialize_db_from_string(contents)
+            connection.close()
+
+
 def in_parallel(count: int, work: Callable[[int], object]) -> list:
     """Run work(0..count-1) in threads that connect first, then start together.
 
