@@ -255,6 +255,8 @@ class NumberImportExportMixin:
                 reader = csv.reader(lines)
                 next(reader, None)
                 for row in reader:
+                    if len(row) == 4 and row[3][:1] == "'" and row[3][1:2] in exports.FORMULA_START:
+                        row[3] = row[3][1:]  # the file is neutralised for spreadsheets; HTML escapes
                     errors.append(row)
                     if len(errors) >= PREVIEW_ERRORS:
                         break
