@@ -7,28 +7,40 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
-from django.db.models import Q
+from django.contrib.auth.models import Group
+from django.db import connection
 
 from tests.browser.conftest import login
 
 PASSWORD = "ops-browser-pass-4821"
 CL = "/admin/inventory/phonenumber/"
 
+# The live server needs committed data (a transactional test). serialized_rollback gives
+# each test the migrated rows (groups, policies, content types) and keeps the flush after
+# it from re-creating content types under new ids, which would break the next test that
+# reloads them.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _leave_the_migrated_rows(django_db_blocker):
+    """Put the migrated rows back after this module, for transactional tests that follow."""
+    yield
+    contents = getattr(connection, "_test_serialized_contents", None)
+    if contents:
+        with django_db_blocker.unblock():
+            connection.creation.deserialize_db_from_string(contents)
+            connection.close()
+
 
 @pytest.fixture
-def ops_world(transactional_db, vendor, sku):
+def ops_world(vendor, sku):
     """An ops user with the Ops permissions, two customers, a service and some numbers."""
     from inventory.services import number_add, number_assign, number_lock, number_reserve
     from subscriptions.models import Organization, Subscription
 
     user = get_user_model().objects.create_user("olivia", "olivia@example.com", PASSWORD, is_staff=True)
-    # The live server's database is flushed between tests, so the "Ops" group of the data
-    # migration may be gone: give its permissions directly.
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label__in=["inventory", "subscriptions"])
-        .exclude(Q(codename="delete_phonenumber"))
-    )
+    user.groups.add(Group.objects.get(name="Ops"))
     partner = Organization.objects.create(name="Acme Telecom", kind="partner", domain="acme.example")
     harbour = Organization.objects.create(name="Harbour Logistics", kind="customer", parent=partner)
     clinics = Organization.objects.create(name="Lion City Clinics", kind="customer", parent=partner)

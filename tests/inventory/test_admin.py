@@ -303,6 +303,54 @@ def test_refused_moves_name_the_state(ops, make_numbers, customer, now):
     assert f"{numbers[0].e164}: is reserved; unlock needs locked" in " ".join(messages_of(response))
 
 
+ACTION_PERMS = {"reserve": "reserve_number", "assign": "assign_number", "extend": "extend_number",
+                "release": "release_number", "lock": "lock_number", "unlock": "unlock_number",
+                "delete_numbers": "delete_number", "recover": "recover_number",
+                "mass_edit": "mass_edit_number"}
+
+
+@pytest.mark.parametrize("action", list(ACTION_PERMS))
+def test_permission_denied_per_action(action, make_numbers, customer, service):
+    """Every action but one allowed: that one is not offered, and posting it changes nothing."""
+    numbers = make_numbers(1)
+    user = get_user_model().objects.create_user(f"no-{action}", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(
+        codename__in=["view_phonenumber", *(p for a, p in ACTION_PERMS.items() if a != action)]))
+    client = Client()
+    client.force_login(user)
+    assert action_choices(client.get(CL)) == set(ACTION_PERMS) - {action}
+    fields = {"organization": str(customer.uuid), "subscription": str(service.uuid),
+              "did_reservation": str(service.uuid), "reason": "other", "routing": "x", "remark": "r"}
+    before = list(PhoneNumber.history.values_list("history_id", flat=True))
+    response = apply_action(client, action, numbers, fields)
+    assert any("No action selected" in m for m in messages_of(response))
+    assert list(PhoneNumber.history.values_list("history_id", flat=True)) == before
+
+
+@pytest.mark.parametrize("action, fields, reason", [
+    ("reserve", {"remark": "r"}, "is locked; reserve needs available"),
+    ("assign", {"remark": "r"}, "is locked; assign needs available or reserved"),
+    ("extend", {"remark": "r"}, "is locked; extend needs reserved"),
+    ("release", {"remark": "r"}, "is locked; release needs reserved"),
+    ("lock", {"remark": "r"}, None),  # already locked: no-op, not a refusal
+    ("recover", {"remark": "r"}, "is locked; recover needs deleted"),
+])
+def test_refused_per_action(ops, make_numbers, customer, service, make_subscription, action, fields,
+                            reason):
+    """A locked number refuses every move but unlock and delete, with the reason."""
+    number = make_numbers(1)[0]
+    number_lock(numbers=[number], actor=None, remark="hold")
+    did = make_subscription(customer, kind="did_reservation")
+    fields = {**fields, "organization": str(customer.uuid), "subscription": str(service.uuid),
+              "did_reservation": str(did.uuid)}
+    text = " ".join(messages_of(apply_action(ops, action, [number], fields)))
+    if reason:
+        assert "0 done, 1 refused." in text and f"{number.e164}: {reason}" in text
+    else:
+        assert "0 done, 0 refused, 1 already so." in text
+    assert state_of(number.e164) == S.LOCKED
+
+
 def test_delete_needs_a_reason(ops, make_numbers):
     numbers = make_numbers(1)
     response = apply_action(ops, "delete_numbers", numbers, {"reason": "", "remark": "x"})
