@@ -140,6 +140,14 @@ def test_dashboard_on_a_phone(browser, live_server, dashboard_world, screenshot)
         page.goto("/partner/numbers/")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         assert page.locator("#numbers-table th.opt").first.is_hidden()
+        # The table's essential columns fit the phone: no sideways scrolling inside it either.
+        assert page.evaluate("(() => { const w = document.querySelector('.results .table-wrap');"
+                             " return w.scrollWidth - w.clientWidth; })()") <= 0
+        # Filters start folded on a phone; unfolding them works.
+        assert not page.locator("#filter-form").is_visible()
+        page.click("details#filters > summary")
+        assert page.locator("#filter-form").is_visible()
+        screenshot(page, "dashboard-phone-numbers")
     finally:
         context.close()
 
