@@ -187,3 +187,28 @@ def test_the_tasks_call_the_services_and_history_names_the_system(
     assert [m.subject for m in mailoutbox] == [
         f"{settings.EMAIL_SUBJECT_PREFIX}Lock ended on {(now - DAY).strftime('%-d %b %Y')}: {locked.e164}"
     ]
+
+
+def test_a_lapsed_did_reservation_releases_its_charged_numbers_at_the_next_sweep(
+        make_numbers, customer, make_subscription, ops_user, now):
+    from inventory.services import number_extend
+    from inventory.tasks import numbers_expire_due
+    from subscriptions.tasks import subscriptions_expire_due
+
+    (number,) = make_numbers(1)
+    number_reserve(numbers=[number], organization=customer, actor=ops_user, remark="hold",
+                   now=now - 40 * DAY)
+    did = make_subscription(customer, kind="did_reservation", period_end=now + 30 * DAY)
+    number_extend(numbers=[number], did_reservation=did, actor=ops_user, now=now - 20 * DAY)
+    assert numbers_expire_due.apply().get() == 0  # charged: held past the free period's end
+
+    did.current_period_end = now - DAY  # the DID reservation subscription was not paid
+    did.save(update_fields=["current_period_end"])
+    assert subscriptions_expire_due.apply().get() == 1
+    assert numbers_expire_due.apply().get() == 1
+    number.refresh_from_db()
+    assert (number.state, number.organization_id) == ("available", None)
+    reasons = list(number.history.order_by("-history_date", "-history_id")
+                   .values_list("history_change_reason", "history_user__username")[:2])
+    assert reasons == [("reservation expired", "system"),
+                       ("DID reservation subscription expired", "system")]
