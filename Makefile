@@ -26,10 +26,12 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py ensure_admin
-	@trap 'kill 0' EXIT INT TERM; \
-	  $(BIN)/celery -A numbermgmt worker --beat --loglevel=info --concurrency=2 \
-	    --schedule=var/celerybeat-schedule & \
-	  $(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload & \
+	@# Celery runs in its own session and gets ONE SIGTERM from the trap (warm shutdown);
+	@# a TERM sent to its whole process group (the old `kill 0`) hangs its shutdown.
+	@trap 'trap - EXIT INT TERM; kill $$WEB $$CELERY 2>/dev/null; wait $$CELERY' EXIT INT TERM; \
+	  setsid $(BIN)/celery -A numbermgmt worker --beat --loglevel=info --concurrency=2 \
+	    --schedule=var/celerybeat-schedule & CELERY=$$!; \
+	  $(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload & WEB=$$!; \
 	  wait
 
 # The whole suite. Services that are absent are skipped with a reason unless REQUIRE_SERVICES=1.
