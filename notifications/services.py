@@ -32,6 +32,7 @@ from .outbox import enqueue_best_effort
 
 logger = logging.getLogger(__name__)
 BATCH = 2000
+MAX_NUMBERS_PER_EMAIL = 1000  # beyond this one email is split, to stay readable and deliverable
 ADVISORY_CLASS = 0x4E4F  # "NO": the namespace of the notice-group advisory locks
 EXPIRING_KINDS = (NoticeKind.RESERVATION_EXPIRING, NoticeKind.LOCK_EXPIRING)
 
@@ -360,7 +361,8 @@ def _record_failure(notices: list[Notice], *, error: str, now: dt.datetime, fina
 
 
 def notices_send_pending(*, now: dt.datetime | None = None, limit: int = 5000) -> int:
-    """Send due notices, one email per (recipients, kind, end day). Returns notices sent.
+    """Send due notices, one email per (recipients, kind, end day) — at most
+    MAX_NUMBERS_PER_EMAIL numbers each. Returns how many notices were sent.
 
     Safe to overlap: each group's rows are claimed with `skip_locked` and leased before the
     email goes out, so two runs never send one notice twice. A failed delivery is retried
@@ -380,10 +382,11 @@ def notices_send_pending(*, now: dt.datetime | None = None, limit: int = 5000) -
                 groups[_group_key(recipients, kind, ends_at)].append(pk)
             handled = 0
             for key, ids in groups.items():
-                notices = _claim(key, ids, now)
-                handled += len(notices)
-                if notices:
-                    sent += _deliver(notices, mailer, now)
+                for start in range(0, len(ids), MAX_NUMBERS_PER_EMAIL):
+                    notices = _claim(key, ids[start : start + MAX_NUMBERS_PER_EMAIL], now)
+                    handled += len(notices)
+                    if notices:
+                        sent += _deliver(notices, mailer, now)
             if len(candidates) < limit or not handled:
                 return sent
     finally:
