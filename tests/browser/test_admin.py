@@ -3,6 +3,7 @@ refusal and its reason, add a range, search by pattern. Saves the README's scree
 
 from __future__ import annotations
 
+import importlib
 import re
 
 import pytest
@@ -15,30 +16,41 @@ from tests.browser.conftest import login
 PASSWORD = "ops-browser-pass-4821"
 CL = "/admin/inventory/phonenumber/"
 
-# The live server needs committed data (a transactional test). serialized_rollback gives
-# each test the migrated rows (groups, policies, content types) and keeps the flush after
-# it from re-creating content types under new ids, which would break the next test that
-# reloads them.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+def restore_migrated_rows() -> None:
+    """Put back the rows the data migration made (groups "Ops" and "Ops read-only", default
+    policies) when a flush has removed them.
+
+    The live server needs committed data, so these tests are transactional and every test
+    ends with a flush of all tables. serialized_rollback cannot be relied on to reload them
+    here: once Playwright's greenlet runs, Django may hand this thread a new connection
+    object without the serialized copy.
+    """
+    if Group.objects.filter(name="Ops").exists():
+        return
+    from django.db.migrations.loader import MigrationLoader
+
+    migration = importlib.import_module("inventory.migrations.0002_defaults_and_search_indexes")
+    state_apps = MigrationLoader(connection).project_state().apps
+    migration.add_policies(state_apps, None)
+    migration.add_groups(state_apps, None)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _leave_the_migrated_rows(django_db_blocker):
-    """Put the migrated rows back after this module, for transactional tests that follow."""
+    """Leave the groups and policies in place for the transactional tests that follow."""
     yield
-    contents = getattr(connection, "_test_serialized_contents", None)
-    if contents:
-        with django_db_blocker.unblock():
-            connection.creation.deserialize_db_from_string(contents)
-            connection.close()
+    with django_db_blocker.unblock():
+        restore_migrated_rows()
 
 
 @pytest.fixture
-def ops_world(vendor, sku):
+def ops_world(transactional_db, vendor, sku):
     """An ops user with the Ops permissions, two customers, a service and some numbers."""
     from inventory.services import number_add, number_assign, number_lock, number_reserve
     from subscriptions.models import Organization, Subscription
 
+    restore_migrated_rows()
     user = get_user_model().objects.create_user("olivia", "olivia@example.com", PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name="Ops"))
     partner = Organization.objects.create(name="Acme Telecom", kind="partner", domain="acme.example")
