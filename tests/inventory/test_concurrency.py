@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from inventory.choices import NumberState, ReservationStatus
@@ -36,20 +37,30 @@ S = NumberState
 TIMEOUT = 60
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _leave_the_migrated_rows(django_db_blocker):
-    """Put the migrated rows (groups, policies, content types) back after this module.
-
-    serialized_rollback reloads them at the start of each test here, but the flush at the
-    end of each test removes them; without this, a later transactional test that expects
-    the "Ops" group would find an empty database.
-    """
-    yield
+def _reset_to_the_migrated_rows() -> None:
+    """Empty the database and reload exactly what the migrations left in it."""
     contents = getattr(connection, "_test_serialized_contents", None)
     if contents:
-        with django_db_blocker.unblock():
-            connection.creation.deserialize_db_from_string(contents)
-            connection.close()
+        call_command("flush", verbosity=0, interactive=False, inhibit_post_migrate=True)
+        connection.creation.deserialize_db_from_string(contents)
+    connection.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _leave_the_migrated_rows(django_db_blocker):
+    """Start from, and leave behind, the database as the migrations made it.
+
+    serialized_rollback reloads the migrated rows (groups, policies, content types) at the
+    start of each test here, and its flush removes them at the end. A transactional test
+    without serialized_rollback that ran before may have left re-created content types
+    with new ids, which would clash with that reload; and a later one may expect the "Ops"
+    group. So the module resets the database on the way in and on the way out.
+    """
+    with django_db_blocker.unblock():
+        _reset_to_the_migrated_rows()
+    yield
+    with django_db_blocker.unblock():
+        _reset_to_the_migrated_rows()
 
 
 def in_parallel(count: int, work: Callable[[int], object]) -> list:
