@@ -11,6 +11,7 @@ Row numbers are the spreadsheet's: the header is row 1, the first data row is ro
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import logging
@@ -207,23 +208,39 @@ def check_file(path: str | Path) -> str:
 
 def detect_encoding(path: str | Path) -> str:
     """UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252 / Latin-1."""
+    return _scan(path)[0]
+
+
+def _scan(path: str | Path) -> tuple[str, bool]:
+    """(encoding, whether the file holds a NUL byte): one pass over the bytes."""
     with open(path, "rb") as f:
         head = f.read(4)
         if head.startswith(codecs.BOM_UTF8):
-            return "utf-8-sig"
-        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16"
-        for encoding in ("utf-8", "cp1252"):
-            f.seek(0)
-            decoder = codecs.getincrementaldecoder(encoding)()
-            try:
-                while block := f.read(MB):
-                    decoder.decode(block)
-                decoder.decode(b"", final=True)
-                return encoding
-            except UnicodeDecodeError:
-                continue
-    return "latin-1"
+            encoding = "utf-8-sig"
+        elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16", True
+        else:
+            encoding = "utf-8"
+        f.seek(0)
+        decoder = codecs.getincrementaldecoder(encoding)()
+        nul = False
+        try:
+            while block := f.read(MB):
+                nul = nul or b"\0" in block
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+            return encoding, nul
+        except UnicodeDecodeError:
+            pass
+        f.seek(0)
+        decoder = codecs.getincrementaldecoder("cp1252")()
+        try:
+            while block := f.read(MB):
+                nul = nul or b"\0" in block
+                decoder.decode(block)
+            return "cp1252", nul
+        except UnicodeDecodeError:
+            return "latin-1", True
 
 
 def sniff_delimiter(first_line: str) -> str:
@@ -265,6 +282,7 @@ class Table:
     kind: str
     rows: Iterator[tuple[int, list[Any]]]  # (spreadsheet row number, cells), header included
     declared_rows: int | None = None
+    nul_possible: bool = True  # False when the reader knows no cell can hold a NUL
 
 
 @contextmanager
@@ -282,7 +300,7 @@ def open_table(path: str | Path, kind: str | None = None) -> Iterator[Table]:
 
 @contextmanager
 def _open_csv(path) -> Iterator[Table]:
-    encoding = detect_encoding(path)
+    encoding, nul = _scan(path)
     with open(path, encoding=encoding, newline="") as stream:
         first = stream.readline()
         stream.seek(0)
@@ -294,7 +312,7 @@ def _open_csv(path) -> Iterator[Table]:
             except csv.Error as exc:
                 raise ImportFileError(f"not a readable CSV file near line {reader.line_num}: {exc}") from None
 
-        yield Table("csv", rows())
+        yield Table("csv", rows(), nul_possible=nul)
 
 
 @contextmanager
@@ -322,7 +340,7 @@ def _open_xlsx(path) -> Iterator[Table]:
             except Exception as exc:
                 raise ImportFileError(f"not a readable XLSX file ({type(exc).__name__}: {exc})") from None
 
-        yield Table("xlsx", rows(), declared_rows=declared)
+        yield Table("xlsx", rows(), declared_rows=declared, nul_possible=False)  # XML has no NUL
     finally:
         workbook.close()
 
@@ -445,6 +463,9 @@ class RowChecker:
         self.number_index = self.columns["number"]
         self.country_index = self.columns.get("country")
         self.converters = self._converters()
+        self.converter_indexes = [index for index, _, _, _ in self.converters]
+        self.combos: dict[tuple, tuple[dict[str, Any], list[tuple[str, str, str]]]] = {}
+        self.nul_possible = True  # a reader that knows better (no NUL byte in the file) clears it
 
     def has(self, key: str) -> bool:
         return key in self.columns
@@ -542,6 +563,24 @@ class RowChecker:
                 ("tags", self._tags), ("visible_to", self._visible_to)]
         return [(self.columns[key], key, {}, fn) for key, fn in plan if key in self.columns]
 
+    def _convert(self, values: tuple) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+        attrs: dict[str, Any] = {}
+        problems: list[tuple[str, str, str]] = []
+        for value, (_, key, memo, convert) in zip(values, self.converters, strict=True):
+            try:
+                result = memo[value]
+            except KeyError:
+                result = convert(value)
+                if len(memo) < 10_000:
+                    memo[value] = result
+            except TypeError:
+                result = convert(value)
+            if result[1] is not None:
+                problems.append((key, *result[1]))
+            elif result[0]:
+                attrs.update(result[0])
+        return attrs, problems
+
     def check(self, line: int, cells: list[Any]) -> tuple[services.ImportRow | None, list[RowError]]:
         if len(cells) < self.width:
             cells = list(cells) + [None] * (self.width - len(cells))
@@ -549,7 +588,7 @@ class RowChecker:
             return None, []  # blank line: spreadsheets leave them, nobody means anything by them
         col = self.columns
         errors: list[RowError] = []
-        if any(c.__class__ is str and "\0" in c for c in cells):
+        if self.nul_possible and any(c.__class__ is str and "\0" in c for c in cells):
             for key, index in col.items():
                 value = cells[index]
                 if value.__class__ is str and "\0" in value:
@@ -584,21 +623,21 @@ class RowChecker:
             if country and region and country != region:
                 errors.append(RowError(line, "country", f"the number {e164} is in {region}", country))
 
-        attrs: dict[str, Any] = {}
-        for index, key, memo, convert in self.converters:
-            value = cells[index]
-            try:
-                result = memo[value]
-            except KeyError:
-                result = convert(value)
-                if len(memo) < 10_000:
-                    memo[value] = result
-            except TypeError:  # an unhashable cell value
-                result = convert(value)
-            if result[1] is not None:
-                errors.append(RowError(line, key, *result[1]))
-            elif result[0]:
-                attrs.update(result[0])
+        # The descriptive cells of a row usually repeat another row's exactly: convert the
+        # combination once (then each cell once, when combinations are many).
+        combo = tuple(cells[i] for i in self.converter_indexes)
+        try:
+            converted = self.combos.get(combo)
+        except TypeError:  # an unhashable cell value
+            converted = None
+        if converted is None:
+            converted = self._convert(combo)
+            if len(self.combos) < 50_000:
+                with contextlib.suppress(TypeError):
+                    self.combos[combo] = converted
+        attrs = dict(converted[0])
+        for key, reason, value in converted[1]:
+            errors.append(RowError(line, key, reason, value))
         for key in ("routing", "notes"):
             if key in col:
                 value = cells[col[key]]
@@ -719,6 +758,7 @@ def import_file(path: str | Path, *, actor, name: str | None = None, country: st
             if checker is None:
                 raise ImportFileError("the file has no header row (number, country, vendor, sku, …)")
             summary.ignored_columns = checker.ignored
+            checker.nul_possible = table.nul_possible
             try:
                 with transaction.atomic():
                     _run(table, checker, summary, refuse, actor=actor, remark=name, dry_run=dry_run,

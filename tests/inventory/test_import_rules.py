@@ -224,3 +224,17 @@ def test_export_then_reimport_is_a_no_op(tmp_path, sample_catalog, ops_user, cus
     assert summary.imported, summary.errors
     assert (summary.created, summary.changed, summary.unchanged) == (0, 0, 203)
     assert PhoneNumber.history.count() == history
+
+
+def test_numbers_added_meanwhile_fail_the_import_cleanly(tmp_path, sample_catalog, ops_user, monkeypatch):
+    """Someone adds a number between the diff and the write: nothing is imported, no traceback."""
+    from inventory import services
+
+    import_file(csv_file(tmp_path, f"{HEAD}\n+6566600001,SG,M1 Trunks,SG-DID-STD", name="first.csv"),
+                actor=ops_user)
+    monkeypatch.setattr(services, "_numbers_by_e164", lambda e164s: [])  # the diff saw nothing
+    path = csv_file(tmp_path, f"{HEAD}\n+6566600002,SG,M1 Trunks,SG-DID-STD\n"
+                              "+6566600001,SG,M1 Trunks,SG-DID-STD", name="second.csv")
+    summary = import_file(path, actor=ops_user)
+    assert not summary.imported and "added by someone else" in summary.file_error
+    assert list(PhoneNumber.objects.values_list("e164", flat=True)) == ["+6566600001"]
