@@ -54,6 +54,28 @@ def _service_requirements(request):
         _missing(f"this test needs Chromium at {CHROMIUM} (apt-get install -y chromium)")
 
 
+DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+
+
+@pytest.fixture(autouse=True)
+def _shipped_rows(request):
+    """Put back the rows the migrations ship (policies, Ops groups) after a transactional
+    test emptied the tables, so no test depends on the order tests run in."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and not DB_FIXTURES & set(request.fixturenames):
+        return
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or (
+        "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from inventory.models import LifecyclePolicy
+
+    if not (Group.objects.filter(name="Ops").exists() and LifecyclePolicy.objects.exists()):
+        from inventory.defaults import ensure_defaults
+
+        ensure_defaults()
+
+
 @pytest.fixture
 def now():
     return timezone.now().replace(microsecond=0)

@@ -3,15 +3,7 @@
 from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
-DEFAULT_POLICIES = [
-    ("manual", 28, "seeds: manual reserve"),
-    ("subscription_expired", 56, "seeds: subscription expired"),
-    ("subscription_terminated", 28, "seeds: subscription terminated"),
-    ("swapped_out", 1, "seeds: swapped out of a subscription"),
-    ("lock", 28, "peer docs"),
-    ("cooling", 0, "off; peers: Kazoo aging, VOSS cooling, JeraSoft hold"),
-    ("notice_lead", 7, "seeds: notice lead time"),
-]
+from inventory.defaults import ensure_groups, ensure_policies
 
 PG_INDEXES = [
     # contains ("65") and suffix ("*1234") patterns; prefix uses the unique index's _like twin.
@@ -21,32 +13,11 @@ PG_INDEXES = [
 
 
 def add_policies(apps, schema_editor):
-    Policy = apps.get_model("inventory", "LifecyclePolicy")
-    for cause, days, notes in DEFAULT_POLICIES:
-        Policy.objects.get_or_create(
-            cause=cause, country="", sku=None, is_ported_in=None,
-            defaults={"period_days": days, "notes": notes},
-        )
+    ensure_policies(apps)
 
 
 def add_groups(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    for label in ("inventory", "subscriptions", "notifications", "auth"):
-        config = apps.get_app_config(label)
-        config.models_module = True
-        create_permissions(config, apps=apps, verbosity=0)
-        config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    ours = Permission.objects.filter(
-        content_type__app_label__in=["inventory", "subscriptions", "notifications"]
-    )
-    ops, _ = Group.objects.get_or_create(name="Ops")
-    # Ops does everything but delete rows outright: numbers leave through the life cycle.
-    ops.permissions.set(ours.exclude(codename="delete_phonenumber"))
-    readonly, _ = Group.objects.get_or_create(name="Ops read-only")
-    readonly.permissions.set(ours.filter(codename__startswith="view_"))
+    ensure_groups(apps)
 
 
 def pg_indexes(apps, schema_editor):

@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from inventory.choices import NumberState, ReservationStatus
@@ -31,36 +30,10 @@ from tests.inventory.svc_helpers import DAY, history
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 S = NumberState
 TIMEOUT = 60
-
-
-def _reset_to_the_migrated_rows() -> None:
-    """Empty the database and reload exactly what the migrations left in it."""
-    contents = getattr(connection, "_test_serialized_contents", None)
-    if contents:
-        call_command("flush", verbosity=0, interactive=False, inhibit_post_migrate=True)
-        connection.creation.deserialize_db_from_string(contents)
-    connection.close()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _leave_the_migrated_rows(django_db_blocker):
-    """Start from, and leave behind, the database as the migrations made it.
-
-    serialized_rollback reloads the migrated rows (groups, policies, content types) at the
-    start of each test here, and its flush removes them at the end. A transactional test
-    without serialized_rollback that ran before may have left re-created content types
-    with new ids, which would clash with that reload; and a later one may expect the "Ops"
-    group. So the module resets the database on the way in and on the way out.
-    """
-    with django_db_blocker.unblock():
-        _reset_to_the_migrated_rows()
-    yield
-    with django_db_blocker.unblock():
-        _reset_to_the_migrated_rows()
 
 
 def in_parallel(count: int, work: Callable[[int], object]) -> list:
