@@ -3,45 +3,16 @@ refusal and its reason, add a range, search by pattern. Saves the README's scree
 
 from __future__ import annotations
 
-import importlib
 import re
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection
 
 from tests.browser.conftest import login
 
 PASSWORD = "ops-browser-pass-4821"
 CL = "/admin/inventory/phonenumber/"
-
-
-def restore_migrated_rows() -> None:
-    """Put back the rows the data migration made (groups "Ops" and "Ops read-only", default
-    policies) when a flush has removed them.
-
-    The live server needs committed data, so these tests are transactional and every test
-    ends with a flush of all tables. serialized_rollback cannot be relied on to reload them
-    here: once Playwright's greenlet runs, Django may hand this thread a new connection
-    object without the serialized copy.
-    """
-    if Group.objects.filter(name="Ops").exists():
-        return
-    from django.db.migrations.loader import MigrationLoader
-
-    migration = importlib.import_module("inventory.migrations.0002_defaults_and_search_indexes")
-    state_apps = MigrationLoader(connection).project_state().apps
-    migration.add_policies(state_apps, None)
-    migration.add_groups(state_apps, None)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _leave_the_migrated_rows(django_db_blocker):
-    """Leave the groups and policies in place for the transactional tests that follow."""
-    yield
-    with django_db_blocker.unblock():
-        restore_migrated_rows()
 
 
 @pytest.fixture
@@ -50,7 +21,7 @@ def ops_world(transactional_db, vendor, sku):
     from inventory.services import number_add, number_assign, number_lock, number_reserve
     from subscriptions.models import Organization, Subscription
 
-    restore_migrated_rows()
+    # The "Ops" group is put back by tests/conftest.py after flushes of earlier tests.
     user = get_user_model().objects.create_user("olivia", "olivia@example.com", PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name="Ops"))
     partner = Organization.objects.create(name="Acme Telecom", kind="partner", domain="acme.example")
