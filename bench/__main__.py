@@ -29,6 +29,7 @@ def main(argv: list[str]) -> int:
             continue
         print(f"--- {short}", flush=True)
         importlib.import_module(f"bench.{name}").run(data)
+        common.vacuum()  # autovacuum is off on the development server
     print(f"--- summary ({time.perf_counter() - start:.0f} s)")
     for line in common.RESULTS:
         print(line)

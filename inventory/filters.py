@@ -17,7 +17,9 @@ class NumberFilterSet(django_filters.FilterSet):
 
     number = django_filters.CharFilter(method="filter_pattern", label="Number pattern",
                                        help_text="+65* · *1234 · +65 (prefix) · 65 (contains)")
-    state = django_filters.MultipleChoiceFilter(choices=NumberState.choices)
+    # distinct=False: a state filter cannot duplicate rows, and DISTINCT over every column
+    # cost ~120 ms on 100k rows.
+    state = django_filters.MultipleChoiceFilter(choices=NumberState.choices, distinct=False)
     sku = django_filters.ModelChoiceFilter(queryset=Sku.objects.all(), to_field_name="code")
     vendor = django_filters.ModelChoiceFilter(queryset=Vendor.objects.all(), to_field_name="name")
     country = django_filters.CharFilter(method="filter_country")
