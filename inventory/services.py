@@ -260,6 +260,8 @@ def write_numbers(numbers: Sequence[PhoneNumber], *, fields: Iterable[str], acto
     for number in numbers:
         number.updated_at = now
         groups[tuple(getattr(number, name) for name in names)].append(number.pk)
+    if len(groups) > 20 and _update_from_arrays(numbers, names):
+        groups = {}  # values that differ per number (an import's notes): one UPDATE per chunk
     for values, ids in groups.items():
         assignment = dict(zip(names, values, strict=True))
         for start in range(0, len(ids), WRITE_CHUNK):
@@ -267,6 +269,28 @@ def write_numbers(numbers: Sequence[PhoneNumber], *, fields: Iterable[str], acto
                 **assignment
             )
     insert_history(numbers, history_type="~", user_id=_actor(actor).pk, reason=remark, date=now)
+
+
+def _update_from_arrays(numbers: Sequence[PhoneNumber], names: list[str]) -> bool:
+    """PostgreSQL: UPDATE … FROM unnest(arrays), one statement per chunk whatever the values."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return False
+    fields = [PhoneNumber._meta.get_field(name) for name in names]
+    qn = connection.ops.quote_name
+    sql = (f"UPDATE {qn(PhoneNumber._meta.db_table)} AS p SET "
+           + ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in fields)
+           + " FROM unnest(%s::bigint[], "
+           + ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+           + f") AS v(id, {', '.join(qn(f.column) for f in fields)}) WHERE p.id = v.id")
+    with connection.cursor() as cursor:
+        for start in range(0, len(numbers), 10 * WRITE_CHUNK):
+            chunk = numbers[start : start + 10 * WRITE_CHUNK]
+            columns = [[f.get_db_prep_save(getattr(n, f.attname), connection) for n in chunk]
+                       for f in fields]
+            cursor.execute(sql, [[n.pk for n in chunk], *columns])
+    return True
 
 
 def _active_reservations(numbers: Iterable[PhoneNumber]) -> dict[int, Reservation]:

@@ -238,3 +238,19 @@ def test_numbers_added_meanwhile_fail_the_import_cleanly(tmp_path, sample_catalo
     summary = import_file(path, actor=ops_user)
     assert not summary.imported and "added by someone else" in summary.file_error
     assert list(PhoneNumber.objects.values_list("e164", flat=True)) == ["+6566600001"]
+
+
+def test_many_different_changes_are_all_written_with_history(tmp_path, sample_catalog, ops_user):
+    """Values that differ per row (not a shared mass edit) still land, each with its history row."""
+    rows = "\n".join(f"+65667{i:05d},SG,M1 Trunks,SG-DID-STD,note {i},trunk-{i % 3}" for i in range(60))
+    import_file(csv_file(tmp_path, f"{HEAD},notes,routing\n{rows}"), actor=ops_user)
+    rows = "\n".join(f"+65667{i:05d},SG,M1 Trunks,SG-DID-STD,new note {i},trunk-{i % 3}"
+                     for i in range(60))
+    summary = import_file(csv_file(tmp_path, f"{HEAD},notes,routing\n{rows}", name="notes.csv"),
+                          actor=ops_user)
+    assert (summary.changed, summary.unchanged) == (60, 0)
+    stored = dict(PhoneNumber.objects.values_list("e164", "notes"))
+    assert stored == {f"+65667{i:05d}": f"new note {i}" for i in range(60)}
+    assert PhoneNumber.objects.filter(routing="trunk-2").count() == 20
+    changed = PhoneNumber.history.filter(history_type="~", history_change_reason="notes.csv")
+    assert changed.count() == 60 and {h.notes for h in changed} == {f"new note {i}" for i in range(60)}
