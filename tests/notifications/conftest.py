@@ -145,3 +145,50 @@ def redis_db():
     finally:
         client.flushdb()
         client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def migrated_snapshot(django_db_setup, django_db_blocker):
+    """The database as the migrations made it (groups, policies, beat schedules …).
+
+    Taken at the first test of this folder, before any transactional test has flushed
+    the tables (pytest-django runs those last).
+    """
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        contents = getattr(connection, "_test_serialized_contents", None)
+        return contents or connection.creation.serialize_db_to_string()
+
+
+def _restore(contents: str) -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("flush", verbosity=0, interactive=False, inhibit_post_migrate=True)
+    connection.creation.deserialize_db_from_string(contents)
+    # The rows come back with their ids; move the sequences past them.
+    from django.apps import apps
+    from django.core.management.color import no_style
+
+    statements = connection.ops.sequence_reset_sql(no_style(), apps.get_models())
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
+@pytest.fixture(scope="module")
+def _migrated_rows_after(migrated_snapshot, django_db_blocker):
+    """Leave the migrated rows behind for whoever runs next (a flush ends every test)."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        _restore(migrated_snapshot)
+        connection.close()
+
+
+@pytest.fixture
+def migrated_rows(_migrated_rows_after, migrated_snapshot, transactional_db):
+    """For transactional tests: start from the migrated rows, whatever ran before."""
+    _restore(migrated_snapshot)

@@ -26,7 +26,8 @@ from .conftest import REDIS_URL_FOR_TESTS, celery_broker, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.postgres, pytest.mark.redis,
-              pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+              pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("migrated_rows")]
 
 
 def database_url() -> str:
