@@ -145,6 +145,8 @@ class PhoneNumber(models.Model):
             # Golden and ported-in numbers are few: partial indexes keep them cheap to find.
             models.Index(fields=["id"], condition=Q(is_golden=True), name="number_golden"),
             models.Index(fields=["id"], condition=Q(is_ported_in=True), name="number_ported_in"),
+            models.Index(fields=["id"], condition=Q(sms=True), name="number_sms"),
+            models.Index(fields=["id"], condition=Q(fax=True), name="number_fax"),
         ]
         permissions = [
             ("reserve_number", "Can reserve numbers"),
@@ -227,7 +229,8 @@ class Reservation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} of {self.number_id} ({self.get_status_display()})"
+        holder = self.reserver_name or "no organization"
+        return f"{self.get_kind_display()} · {holder} · {self.get_status_display().lower()}"
 
 
 class LifecyclePolicy(models.Model):
