@@ -89,6 +89,7 @@ def limits() -> dict[str, int]:
         # An XLSX is a zip: checked from its directory before anything is inflated.
         "max_unzipped_bytes": int(conf.get("IMPORT_MAX_UNZIPPED_BYTES", max(1024 * MB, max_bytes))),
         "max_inflate_ratio": int(conf.get("IMPORT_MAX_INFLATE_RATIO", 100)),
+        "max_xls_bytes": int(conf.get("IMPORT_MAX_XLS_BYTES", 64 * MB)),
     }
 
 
@@ -199,10 +200,15 @@ def check_zip(path: str | Path) -> None:
 
 def check_file(path: str | Path) -> str:
     """Size and (XLSX) inflate bounds; returns the format ("csv", "xlsx" or "xls")."""
-    check_size(os.path.getsize(path))
+    size = os.path.getsize(path)
+    check_size(size)
     kind = sniff_kind(path)
     if kind == "xlsx":
         check_zip(path)
+    elif kind == "xls" and size > limits()["max_xls_bytes"]:
+        # xlrd reads a whole workbook into memory; a real one (65,536 rows at most) is small.
+        raise ImportFileError(f"a legacy XLS file of {size / MB:,.0f} MB; at most "
+                              f"{limits()['max_xls_bytes'] / MB:,.0f} MB (save it as XLSX or CSV)")
     return kind
 
 
@@ -302,7 +308,7 @@ def open_table(path: str | Path, kind: str | None = None) -> Iterator[Table]:
 def _open_csv(path) -> Iterator[Table]:
     encoding, nul = _scan(path)
     with open(path, encoding=encoding, newline="") as stream:
-        first = stream.readline()
+        first = stream.readline(64 * 1024)
         stream.seek(0)
         reader = csv.reader(stream, delimiter=sniff_delimiter(first))
 
@@ -846,11 +852,12 @@ class JobProgress:
                 import psycopg
 
                 conf = connection.settings_dict
+                django_only = {"pool", "server_side_binding", "isolation_level", "assume_role"}
+                options = {k: v for k, v in conf.get("OPTIONS", {}).items() if k not in django_only}
                 self.side = psycopg.connect(
                     dbname=conf["NAME"], user=conf.get("USER") or None,
                     password=conf.get("PASSWORD") or None, host=conf.get("HOST") or None,
-                    port=conf.get("PORT") or None, autocommit=True, connect_timeout=2,
-                    **conf.get("OPTIONS", {}),
+                    port=conf.get("PORT") or None, autocommit=True, connect_timeout=2, **options,
                 )
                 self.side.execute("SET lock_timeout = '1s'")
             except Exception:  # progress is nice to have, never a reason to fail an import

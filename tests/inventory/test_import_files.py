@@ -322,3 +322,9 @@ def test_nul_character_is_a_row_error_not_a_crash(tmp_path, sample_catalog, ops_
     assert summary.imported and summary.created == 1
     [error] = summary.errors
     assert (error.row, error.column) == (2, "notes") and "NUL" in error.reason
+
+
+def test_legacy_xls_has_its_own_smaller_bound(sample_catalog, ops_user, settings):
+    settings.NUMBERMGMT = {**settings.NUMBERMGMT, "IMPORT_MAX_XLS_BYTES": 10_000}
+    summary = import_file(SAMPLES / "numbers-legacy.xls", actor=ops_user)
+    assert "legacy XLS" in summary.file_error and "save it as XLSX or CSV" in summary.file_error
