@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -87,6 +88,10 @@ def smtp_settings(settings, smtp_server):
     return handler
 
 
+# This run's own queue: runs side by side on one Redis never take each other's messages.
+TEST_QUEUE = f"numbermgmt-test-{uuid.uuid4().hex[:12]}"
+
+
 @contextmanager
 def celery_broker(url: str):
     """Point the project's Celery app at `url` with the production Redis options."""
@@ -101,8 +106,10 @@ def celery_broker(url: str):
         app._pool = None
         app.amqp._producer_pool = None
 
-    saved = (app.conf.broker_url, app.conf.broker_transport_options, app.conf.broker_connection_timeout)
+    saved = (app.conf.broker_url, app.conf.broker_transport_options,
+             app.conf.broker_connection_timeout, app.conf.task_default_queue)
     reset_pools()
+    app.conf.task_default_queue = TEST_QUEUE
     app.conf.broker_url = url
     app.conf.broker_transport_options = dict(settings.REDIS_TRANSPORT_OPTIONS)
     app.conf.broker_connection_timeout = 1
@@ -111,7 +118,8 @@ def celery_broker(url: str):
         yield app
     finally:
         reset_pools()
-        app.conf.broker_url, app.conf.broker_transport_options, app.conf.broker_connection_timeout = saved
+        (app.conf.broker_url, app.conf.broker_transport_options, app.conf.broker_connection_timeout,
+         app.conf.task_default_queue) = saved
         outbox.reset()
 
 
@@ -135,15 +143,20 @@ def black_hole_url():
 
 @pytest.fixture
 def redis_db():
-    """The dedicated Redis database for tests, emptied before and after."""
+    """The dedicated Redis database for tests; this run's queue is emptied before and after."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL_FOR_TESTS, socket_timeout=2)
-    client.flushdb()
+
+    def clear():
+        keys = [TEST_QUEUE, *client.scan_iter(match=f"*{TEST_QUEUE}*")]
+        client.delete(*keys)
+
+    clear()
     try:
         yield client
     finally:
-        client.flushdb()
+        clear()
         client.close()
 
 

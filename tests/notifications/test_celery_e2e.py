@@ -22,7 +22,7 @@ from inventory.services import number_assign
 from notifications.models import Notice
 from subscriptions.services import subscription_swap_number
 
-from .conftest import REDIS_URL_FOR_TESTS, celery_broker, wait_for
+from .conftest import REDIS_URL_FOR_TESTS, TEST_QUEUE, celery_broker, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.postgres, pytest.mark.redis,
@@ -50,12 +50,12 @@ def start_worker(tmp_path, smtp_server, redis_db):
             "DATABASE_URL": database_url(), "REDIS_URL": REDIS_URL_FOR_TESTS,
             "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(smtp_port), "EMAIL_TIMEOUT": "5",
             "NOTICE_RETRY_BACKOFF_SECONDS": "1,1,1", "SUPPORT_EMAIL": settings.SUPPORT_EMAIL,
-            "LOG_LEVEL": "INFO",
+            "LOG_LEVEL": "INFO", "CELERY_TASK_DEFAULT_QUEUE": TEST_QUEUE,
         })
         log = tmp_path / f"worker-{len(processes)}.log"
         cmd = [sys.executable, "-m", "celery", "-A", "numbermgmt", "worker", "--pool=solo",
                "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-               "-n", f"e2e{len(processes)}@%h"]
+               "-n", f"e2e{len(processes)}-{TEST_QUEUE}@%h"]
         if beat:
             cmd += ["--beat", "--schedule", str(tmp_path / "beat-schedule")]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"),
