@@ -35,7 +35,8 @@ def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[
     table = connection.ops.quote_name(model._meta.db_table)
     cols = ", ".join(connection.ops.quote_name(c) for c in columns)
     connection.ensure_connection()
-    with connection.connection.cursor() as cursor, cursor.copy(
+    # wrap_database_errors: a duplicate raises django.db.IntegrityError, as bulk_create would.
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor, cursor.copy(
         f"COPY {table} ({cols}) FROM STDIN"
     ) as copy:
         for row in rows:

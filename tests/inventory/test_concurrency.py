@@ -224,3 +224,29 @@ def test_parallel_next_available_stops_at_the_allowance(make_numbers, partner, m
     assert sum(ok for ok, _ in results) == 6
     assert sum(refused for _, refused in results) == 10
     assert PhoneNumber.objects.filter(subscription=sub).count() == 6
+
+
+def test_parallel_adds_of_one_range_create_each_number_once(vendor, sku):
+    """Large adds go through COPY; a racing duplicate is a clear refusal, never a traceback."""
+    from inventory.services import number_add
+
+    spec = "+6561000000-+6561000799"  # 800 numbers: above the COPY threshold
+
+    def work(i: int):
+        try:
+            return number_add(numbers=spec, vendor=vendor, sku=sku, actor=None)
+        except ServiceError as exc:
+            return exc
+
+    results = in_parallel(3, work)
+    created = [r for r in results if isinstance(r, TransitionResult) and r.done]
+    assert len(created) == 1 and len(created[0].done) == 800
+    for other in results:
+        if other is created[0]:
+            continue
+        if isinstance(other, ServiceError):
+            assert "added by someone else" in " ".join(other.messages)
+        else:
+            assert not other.done and set(other.rejected.values()) == {"already exists"}
+    assert PhoneNumber.objects.filter(e164__startswith="+6561000").count() == 800
+    assert PhoneNumber.history.filter(e164__startswith="+6561000").count() == 800
