@@ -224,6 +224,12 @@ NUMBERMGMT = {
     "IMPORT_MAX_BYTES": int(os.environ.get("IMPORT_MAX_BYTES", str(200 * 1024 * 1024))),
     "IMPORT_MAX_ROWS": int(os.environ.get("IMPORT_MAX_ROWS", "2000000")),
     "IMPORT_BACKGROUND_ROWS": int(os.environ.get("IMPORT_BACKGROUND_ROWS", "5000")),
+    # XLSX is a zip: refuse before parsing when it would inflate past these.
+    "IMPORT_MAX_UNZIPPED_BYTES": int(os.environ.get("IMPORT_MAX_UNZIPPED_BYTES", str(1024**3))),
+    "IMPORT_MAX_INFLATE_RATIO": int(os.environ.get("IMPORT_MAX_INFLATE_RATIO", "100")),
+    "IMPORT_MAX_XLS_BYTES": int(os.environ.get("IMPORT_MAX_XLS_BYTES", str(64 * 1024 * 1024))),
+    # openpyxl writes ~3,000 rows/s: bigger XLSX exports belong to the command line.
+    "EXPORT_XLSX_MAX_ROWS": int(os.environ.get("EXPORT_XLSX_MAX_ROWS", "200000")),
 }
 SYSTEM_USERNAME = "system"
 
