@@ -22,7 +22,7 @@ install: $(BIN)/.installed
 # make run: embedded defaults (SQLite, a file-system broker); DATABASE_URL / REDIS_URL switch.
 run: export DEBUG ?= 1
 run: install
-	mkdir -p var/mail var/broker/queue var/broker/processed
+	mkdir -p var/mail var/broker/queue var/broker/processed var/broker/control
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py ensure_admin
