@@ -106,3 +106,63 @@ def clone(template: models.Model, **values) -> models.Model:
     obj = type(template).__new__(type(template))
     obj.__dict__ = {**template.__dict__, "_state": models.base.ModelState(), **values}
     return obj
+
+
+def update_from_arrays(model: type[models.Model], objs: Sequence[models.Model], names: list[str], *,
+                       chunk: int = 20_000) -> bool:
+    """PostgreSQL: write per-row values with one UPDATE … FROM unnest(arrays) per chunk.
+
+    For values that differ per row (an import's notes), where grouping by value would mean
+    one UPDATE per row. Returns False elsewhere, so the caller falls back to grouping.
+    """
+    if not _is_postgres():
+        return False
+    fields = [model._meta.get_field(name) for name in names]
+    qn = connection.ops.quote_name
+    sql = (f"UPDATE {qn(model._meta.db_table)} AS p SET "
+           + ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in fields)
+           + " FROM unnest(%s::bigint[], "
+           + ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+           + f") AS v(id, {', '.join(qn(f.column) for f in fields)}) WHERE p.id = v.id")
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), chunk):
+            part = objs[start : start + chunk]
+            columns = [[f.get_db_prep_save(getattr(o, f.attname), connection) for o in part]
+                       for f in fields]
+            cursor.execute(sql, [[o.pk for o in part], *columns])
+    return True
+
+
+def update_same_with_history(model: type[models.Model], ids: Sequence[int], values: dict, *,
+                             user_id: int | None, reason: str, date: dt.datetime,
+                             chunk: int = 2000) -> None:
+    """Give rows the same new values and write one history row each, without loading them.
+
+    The history rows are copied inside the database from the rows just written (on
+    PostgreSQL in the same statement: UPDATE … RETURNING feeds the INSERT), with the user,
+    reason and date simple-history would record. Used by sweeps over 100,000 rows.
+    """
+    history = model.history.model
+    tracked = [f.column for f in history.tracked_fields]
+    quote = connection.ops.quote_name
+    table, history_table = quote(model._meta.db_table), quote(history._meta.db_table)
+    columns = ", ".join(quote(c) for c in tracked)
+    insert = (f"INSERT INTO {history_table} ({columns}, history_date, history_user_id, "
+              f"history_change_reason, history_type) SELECT {columns}, %s, %s, %s, '~'")
+    values = {**values, "updated_at": date}
+    if _is_postgres():
+        fields = [model._meta.get_field(name) for name in values]
+        params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)]
+        assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+        sql = (f"WITH changed AS (UPDATE {table} SET {assignments} WHERE id = ANY(%s) "
+               f"RETURNING {columns}) {insert} FROM changed")
+        with connection.cursor() as cursor:
+            for start in range(0, len(ids), chunk):
+                cursor.execute(sql, [*params, list(ids[start : start + chunk]), date, user_id, reason])
+        return
+    for start in range(0, len(ids), chunk):
+        part = list(ids[start : start + chunk])
+        model.objects.filter(pk__in=part).update(**values)
+        marks = ", ".join(["%s"] * len(part))
+        with connection.cursor() as cursor:
+            cursor.execute(f"{insert} FROM {table} WHERE id IN ({marks})", [date, user_id, reason, *part])

@@ -19,14 +19,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from subscriptions.choices import SubscriptionKind, SubscriptionStatus
 from subscriptions.models import Organization, Subscription
 
-from .bulk import clone, insert_history, insert_objects
+from .bulk import clone, insert_history, insert_objects, update_from_arrays, update_same_with_history
 from .choices import (
     ALLOWED_TRANSITIONS,
     Action,
@@ -260,7 +260,7 @@ def write_numbers(numbers: Sequence[PhoneNumber], *, fields: Iterable[str], acto
     for number in numbers:
         number.updated_at = now
         groups[tuple(getattr(number, name) for name in names)].append(number.pk)
-    if len(groups) > 20 and _update_from_arrays(numbers, names):
+    if len(groups) > 20 and update_from_arrays(PhoneNumber, numbers, names, chunk=10 * WRITE_CHUNK):
         groups = {}  # values that differ per number (an import's notes): one UPDATE per chunk
     for values, ids in groups.items():
         assignment = dict(zip(names, values, strict=True))
@@ -269,28 +269,6 @@ def write_numbers(numbers: Sequence[PhoneNumber], *, fields: Iterable[str], acto
                 **assignment
             )
     insert_history(numbers, history_type="~", user_id=_actor(actor).pk, reason=remark, date=now)
-
-
-def _update_from_arrays(numbers: Sequence[PhoneNumber], names: list[str]) -> bool:
-    """PostgreSQL: UPDATE … FROM unnest(arrays), one statement per chunk whatever the values."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return False
-    fields = [PhoneNumber._meta.get_field(name) for name in names]
-    qn = connection.ops.quote_name
-    sql = (f"UPDATE {qn(PhoneNumber._meta.db_table)} AS p SET "
-           + ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in fields)
-           + " FROM unnest(%s::bigint[], "
-           + ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-           + f") AS v(id, {', '.join(qn(f.column) for f in fields)}) WHERE p.id = v.id")
-    with connection.cursor() as cursor:
-        for start in range(0, len(numbers), 10 * WRITE_CHUNK):
-            chunk = numbers[start : start + 10 * WRITE_CHUNK]
-            columns = [[f.get_db_prep_save(getattr(n, f.attname), connection) for n in chunk]
-                       for f in fields]
-            cursor.execute(sql, [[n.pk for n in chunk], *columns])
-    return True
 
 
 def _active_reservations(numbers: Iterable[PhoneNumber]) -> dict[int, Reservation]:
@@ -876,48 +854,6 @@ EXPIRE_REMARKS = {
 }
 
 
-def _write_same_values(ids: Sequence[int], values: dict[str, Any], *, actor, remark: str,
-                       now: dt.datetime) -> None:
-    """write_numbers for rows that all get the same values and are not loaded as objects.
-
-    One UPDATE per chunk, then the history rows are copied inside the database from the
-    rows just written (INSERT … SELECT): one per number, naming the actor and the remark,
-    exactly what write_numbers writes, without building 100,000 objects in Python.
-    """
-    from django.db import connection
-
-    history = PhoneNumber.history.model
-    tracked = [f.column for f in history.tracked_fields]
-    table, history_table = PhoneNumber._meta.db_table, history._meta.db_table
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(c) for c in tracked)
-    user_id = _actor(actor).pk
-    insert = (f"INSERT INTO {quote(history_table)} ({columns}, history_date, history_user_id, "
-              f"history_change_reason, history_type) SELECT {columns}, %s, %s, %s, '~'")
-    if connection.vendor == "postgresql":
-        # One statement: the UPDATE returns the new rows and the history is written from them.
-        fields = [PhoneNumber._meta.get_field(name) for name in [*values, "updated_at"]]
-        params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, [*values.values(), now],
-                                                                    strict=True)]
-        assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-        for start in range(0, len(ids), WRITE_CHUNK):
-            chunk = list(ids[start : start + WRITE_CHUNK])
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"WITH changed AS (UPDATE {quote(table)} SET {assignments} WHERE id = ANY(%s) "
-                    f"RETURNING {columns}) {insert} FROM changed",
-                    [*params, chunk, now, user_id, remark],
-                )
-        return
-    for start in range(0, len(ids), WRITE_CHUNK):
-        chunk = list(ids[start : start + WRITE_CHUNK])
-        PhoneNumber.objects.filter(pk__in=chunk).update(**values, updated_at=now)
-        marks = ", ".join(["%s"] * len(chunk))
-        with connection.cursor() as cursor:
-            cursor.execute(f"{insert} FROM {quote(table)} WHERE id IN ({marks})",
-                           [now, user_id, remark, *chunk])
-
-
 def numbers_expire_due(*, now=None, batch_size: int = 5000) -> int:
     """Release every reservation, lock and cooling period that has ended. Safe to overlap.
 
@@ -976,8 +912,8 @@ def numbers_expire_due(*, now=None, batch_size: int = 5000) -> int:
                     number_id__in=ending[start : start + WRITE_CHUNK], status=ReservationStatus.ACTIVE
                 ).update(status=ReservationStatus.EXPIRED, closed_at=now)
             for (state, values), ids in groups.items():
-                _write_same_values(ids, dict(values), actor=actor, remark=EXPIRE_REMARKS[state],
-                                   now=now)
+                update_same_with_history(PhoneNumber, ids, dict(values), user_id=actor.pk,
+                                         reason=EXPIRE_REMARKS[state], date=now, chunk=WRITE_CHUNK)
                 total += len(ids)
             if locks:
                 visible = {pk: visible_to for pk, *_, visible_to in rows}
@@ -989,8 +925,6 @@ def numbers_expire_due(*, now=None, batch_size: int = 5000) -> int:
 
 # --- import ------------------------------------------------------------------------------
 # inventory.imports reads and checks the file; these rules decide what each row may change.
-
-from django.db import connection  # noqa: E402  (kept with the import section it serves)
 
 IMPORT_STATES = (S.AVAILABLE, S.RESERVED, S.ASSIGNED, S.LOCKED)
 
