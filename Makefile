@@ -6,7 +6,6 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/numbermgmt
-export DJANGO_SETTINGS_MODULE ?= numbermgmt.settings
 
 .PHONY: run serve test test-sqlite test-pg bench lint install migrate seed clean
 
@@ -37,8 +36,8 @@ run: install
 # The whole suite. Services that are absent are skipped with a reason unless REQUIRE_SERVICES=1.
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python manage.py makemigrations --check --dry-run --settings=numbermgmt.settings_test
-	$(BIN)/pytest $(PYTEST_ARGS)
+	DATABASE_URL=sqlite:///:memory: $(BIN)/python manage.py makemigrations --check --dry-run --settings=numbermgmt.settings_test
+	DJANGO_SETTINGS_MODULE=numbermgmt.settings_test $(BIN)/pytest $(PYTEST_ARGS)
 
 test-pg: install
 	DATABASE_URL=$(PG_URL) $(MAKE) test
