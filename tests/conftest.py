@@ -16,9 +16,9 @@ from django.db import connection
 from django.utils import timezone
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples"
-if not SAMPLES.exists():  # a checkout elsewhere: the samples may be copied into tests/data
-    SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
+# The product owner's real-world import files (shared/data/samples), copied into the
+# repository so that a clean clone anywhere (CI) has them.
+SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
