@@ -150,19 +150,19 @@ def update_same_with_history(model: type[models.Model], ids: Sequence[int], valu
     insert = (f"INSERT INTO {history_table} ({columns}, history_date, history_user_id, "
               f"history_change_reason, history_type) SELECT {columns}, %s, %s, %s, '~'")
     values = {**values, "updated_at": date}
+    fields = [model._meta.get_field(name) for name in values]
+    params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)]
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
     if _is_postgres():
-        fields = [model._meta.get_field(name) for name in values]
-        params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)]
-        assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
         sql = (f"WITH changed AS (UPDATE {table} SET {assignments} WHERE id = ANY(%s) "
                f"RETURNING {columns}) {insert} FROM changed")
         with connection.cursor() as cursor:
             for start in range(0, len(ids), chunk):
                 cursor.execute(sql, [*params, list(ids[start : start + chunk]), date, user_id, reason])
         return
-    for start in range(0, len(ids), chunk):
-        part = list(ids[start : start + chunk])
-        model.objects.filter(pk__in=part).update(**values)
-        marks = ", ".join(["%s"] * len(part))
-        with connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # SQLite: the same two statements, one after the other
+        for start in range(0, len(ids), chunk):
+            part = list(ids[start : start + chunk])
+            marks = ", ".join(["%s"] * len(part))
+            cursor.execute(f"UPDATE {table} SET {assignments} WHERE id IN ({marks})", [*params, *part])
             cursor.execute(f"{insert} FROM {table} WHERE id IN ({marks})", [date, user_id, reason, *part])

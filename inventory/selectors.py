@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
@@ -310,12 +311,29 @@ def active_reservations_of(number_ids: list[int]) -> dict[int, Reservation]:
     return {r.number_id: r for r in rows}
 
 
-def existing_e164(e164s: list[str], chunk: int = 5000) -> set[str]:
-    """Which of these numbers are already in the inventory."""
+def existing_e164(candidates: list[str]) -> set[str]:
+    """Which of these numbers exist already. A dense block (a range) is one index range scan."""
+    if not candidates:
+        return set()
+    by_length: dict[int, list[str]] = defaultdict(list)
+    for e164 in candidates:
+        by_length[len(e164)].append(e164)
     found: set[str] = set()
-    for start in range(0, len(e164s), chunk):
-        found.update(PhoneNumber.objects.filter(e164__in=e164s[start : start + chunk])
-                     .values_list("e164", flat=True))
+    for group in by_length.values():
+        low, high = min(group), max(group)
+        if int(high[1:]) - int(low[1:]) < 2 * len(group):
+            wanted = set(group)
+            found |= {
+                e for e in PhoneNumber.objects.filter(e164__gte=low, e164__lte=high)
+                .values_list("e164", flat=True).iterator(chunk_size=20_000)
+                if e in wanted
+            }
+            continue
+        for start in range(0, len(group), 5000):
+            found |= set(
+                PhoneNumber.objects.filter(e164__in=group[start : start + 5000])
+                .values_list("e164", flat=True)
+            )
     return found
 
 

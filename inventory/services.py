@@ -38,6 +38,7 @@ from .choices import (
 )
 from .models import LifecyclePolicy, PhoneNumber, Reservation, Sku, Vendor
 from .numbers import parse_spec, pattern_q, region_of
+from .selectors import existing_e164
 
 S = NumberState
 LOCK_CHUNK = 5000
@@ -312,32 +313,6 @@ NUMBER_ATTRS = {"voice", "sms", "fax", "routing", "is_golden", "is_ported_in", "
                 "tags", "notes"}
 
 
-def _existing_e164(candidates: list[str]) -> set[str]:
-    """Which of these numbers exist already. A dense block (a range) is one index range scan."""
-    if not candidates:
-        return set()
-    by_length: dict[int, list[str]] = defaultdict(list)
-    for e164 in candidates:
-        by_length[len(e164)].append(e164)
-    found: set[str] = set()
-    for group in by_length.values():
-        low, high = min(group), max(group)
-        if int(high[1:]) - int(low[1:]) < 2 * len(group):
-            wanted = set(group)
-            found.update(
-                e for e in PhoneNumber.objects.filter(e164__gte=low, e164__lte=high)
-                .values_list("e164", flat=True).iterator(chunk_size=20_000)
-                if e in wanted
-            )
-            continue
-        for start in range(0, len(group), LOCK_CHUNK):
-            found.update(
-                PhoneNumber.objects.filter(e164__in=group[start : start + LOCK_CHUNK])
-                .values_list("e164", flat=True)
-            )
-    return found
-
-
 def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str,
                country: str | None = None, actor, state: str = S.AVAILABLE, remark: str = "",
                max_items: int | None = None, max_range: int | None = None,
@@ -363,7 +338,7 @@ def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str
     remark = (remark or "").strip() or "added"
     parsed = parse_spec(numbers, country=country, max_items=max_items, max_range=max_range)
     result = TransitionResult(rejected=dict(parsed.errors))
-    existing = _existing_e164(parsed.numbers)
+    existing = existing_e164(parsed.numbers)
     for e164 in existing:
         result.rejected[e164] = "already exists"
     user = _actor(actor)
