@@ -31,8 +31,8 @@ from .choices import CAPABILITIES, NumberState
 from .filters import NumberFilterSet
 from .forms import AddNumbersForm, lookup_by_uuid, lookup_partner
 from .models import PhoneNumber
-from .numbers import NumberError, parse_spec, pattern_q
-from .selectors import active_reservations_of, existing_e164
+from .numbers import NumberError, pattern_q
+from .selectors import active_reservations_of
 from .services import TransitionResult, number_add
 
 MAX_LISTED_REFUSALS = 20
@@ -387,20 +387,28 @@ ADD_FIELDSETS = [
 ]
 
 
-def add_numbers_preview(form: AddNumbersForm) -> dict[str, Any]:
-    """What a confirm would do: how many are created, which exist, which are invalid and why."""
-    data = form.cleaned_data
-    parsed = parse_spec(data["numbers"], country=data["country"] or None, max_items=form.max_items,
-                        max_range=form.max_range)
-    existing = existing_e164(parsed.numbers)
-    new = [n for n in parsed.numbers if n not in existing]
+def add_numbers_preview(form: AddNumbersForm, user) -> dict[str, Any]:
+    """What a confirm would do (number_add's own decisions, dry run): how many are created,
+    which exist, which are invalid and why."""
+    result = number_add(**_add_arguments(form), actor=user, dry_run=True)
+    new = [n.e164 for n in result.done]
+    existing = sorted(k for k, reason in result.rejected.items() if reason == "already exists")
     return {
         "create_count": len(new),
         "create_sample": new[:10],
         "create_tail": new[-3:] if len(new) > 13 else [],
-        "existing": sorted(existing)[:50],
+        "existing": existing[:50],
         "existing_count": len(existing),
-        "invalid": sorted(parsed.errors.items()),
+        "invalid": sorted((k, r) for k, r in result.rejected.items() if r != "already exists"),
+    }
+
+
+def _add_arguments(form: AddNumbersForm) -> dict[str, Any]:
+    data = form.cleaned_data
+    return {
+        "numbers": data["numbers"], "vendor": data["vendor"], "sku": data["sku"],
+        "country": data["country"] or None, "state": data["state"], "remark": data["remark"],
+        "max_items": form.max_items, "max_range": form.max_range, **form.number_attrs(),
     }
 
 
@@ -422,12 +430,7 @@ def add_numbers_view(model_admin, request):
             fingerprint = _fingerprint(request, form)
             if "confirm" in request.POST and request.POST.get("previewed") == fingerprint:
                 try:
-                    result = number_add(
-                        numbers=data["numbers"], vendor=data["vendor"], sku=data["sku"],
-                        country=data["country"] or None, actor=request.user, state=data["state"],
-                        remark=data["remark"], max_items=form.max_items, max_range=form.max_range,
-                        **form.number_attrs(),
-                    )
+                    result = number_add(**_add_arguments(form), actor=request.user)
                 except ValidationError as exc:
                     form.add_error(None, " ".join(exc.messages))
                 else:
@@ -435,7 +438,10 @@ def add_numbers_view(model_admin, request):
                     url = reverse("admin:inventory_phonenumber_changelist")
                     return HttpResponseRedirect(f"{url}?state={data['state']}")
             if form.is_valid():
-                preview = {**add_numbers_preview(form), "fingerprint": fingerprint}
+                try:
+                    preview = {**add_numbers_preview(form, request.user), "fingerprint": fingerprint}
+                except ValidationError as exc:
+                    form.add_error(None, " ".join(exc.messages))
     else:
         form = AddNumbersForm()
     opts = PhoneNumber._meta

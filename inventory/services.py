@@ -316,12 +316,13 @@ NUMBER_ATTRS = {"voice", "sms", "fax", "routing", "is_golden", "is_ported_in", "
 def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str,
                country: str | None = None, actor, state: str = S.AVAILABLE, remark: str = "",
                max_items: int | None = None, max_range: int | None = None,
-               expires_at: Any = _UNSET, now: dt.datetime | None = None,
+               expires_at: Any = _UNSET, now: dt.datetime | None = None, dry_run: bool = False,
                **attrs) -> TransitionResult:
     """Create numbers (singles and inclusive ranges). Existing or invalid ones are refused.
 
     `state` is available or locked; a lock gets the policy period unless `expires_at`
-    is given (None = a legacy permanent lock).
+    is given (None = a legacy permanent lock). `dry_run` decides without writing: `done`
+    then holds the unsaved numbers that would be created.
     """
     now = now or timezone.now()
     if state not in (S.AVAILABLE, S.LOCKED):
@@ -353,6 +354,9 @@ def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str
         if lock_policy is not None:
             number.expires_at = lock_policy.ends(number, now) if expires_at is _UNSET else expires_at
         objs.append(number)
+    if dry_run:  # the add form's preview: the same decisions, nothing written
+        result.done = objs
+        return result
     try:
         with transaction.atomic():
             insert_objects(objs)
