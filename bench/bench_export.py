@@ -7,32 +7,23 @@ a 10,000-row export (same code, same columns).
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.common import report
+from bench.common import report, run_child
 
 MANAGE = Path(__file__).resolve().parents[1] / "manage.py"
 
 
 def export_child(args: list[str], out: Path) -> tuple[float, float, int]:
     """(seconds, peak RSS in MB, rows written) of one export_numbers run."""
-    with tempfile.TemporaryFile() as log:
-        start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, str(MANAGE), "export_numbers", *args, "-o", str(out)],
-                                 stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-        _, status, usage = os.wait4(child.pid, 0)
-        elapsed = time.perf_counter() - start
-        log.seek(0)
-        text = log.read().decode("utf-8", "replace").strip()
-    if os.waitstatus_to_exitcode(status) != 0:
+    elapsed, rss, code, text = run_child(
+        [sys.executable, str(MANAGE), "export_numbers", *args, "-o", str(out)])
+    if code != 0:
         raise SystemExit(f"export_numbers failed: {text[-2000:]}")
     rows = int(text.split()[0].replace(",", ""))
-    return elapsed, usage.ru_maxrss / 1024, rows
+    return elapsed, rss, rows
 
 
 def run(data) -> None:

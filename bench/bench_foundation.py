@@ -79,12 +79,8 @@ def _allocate(args):
     queue.put(got)
 
 
-def bench_parallel_allocation(data) -> None:
-    from inventory.models import PhoneNumber
-
-    subs = data["subscriptions"][:4]
-    seconds = 10.0
-    start_marker = time.time()
+def _allocation_round(subs, seconds: float) -> tuple[float, int, int, list[int]]:
+    """4 processes allocate for `seconds`; (rate, allocated, duplicates, ids)."""
     connection.close()
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
@@ -97,11 +93,20 @@ def bench_parallel_allocation(data) -> None:
         p.join()
     elapsed = time.perf_counter() - t0
     allocated = [pk for chunk in results for pk in chunk]
+    return len(allocated) / elapsed, len(allocated), len(allocated) - len(set(allocated)), allocated
+
+
+def bench_parallel_allocation(data) -> None:
+    subs = data["subscriptions"][:4]
+    start_marker = time.time()
+    rounds = [_allocation_round(subs, 5.0) for _ in range(3)]
+    allocated = [pk for r in rounds for pk in r[3]]
     duplicates = len(allocated) - len(set(allocated))
-    rate = len(allocated) / elapsed
-    report("parallel allocation, 4 processes (next-available)", rate, "numbers/s",
+    rate = statistics.median(r[0] for r in rounds)
+    report("parallel allocation, 4 processes (median of 3 × 5 s)", rate, "numbers/s",
            ">= 300/s, 0 duplicates", rate >= 300 and duplicates == 0,
-           f"{len(allocated):,} numbers in {elapsed:.1f} s, {duplicates} duplicates")
+           f"rounds {', '.join(f'{r[0]:.0f}' for r in rounds)}/s; {len(allocated):,} numbers, "
+           f"{duplicates} duplicates")
     # Put the data set back: the allocated numbers become available again, their rows removed.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -110,7 +115,6 @@ def bench_parallel_allocation(data) -> None:
         cursor.execute(
             "DELETE FROM inventory_historicalphonenumber WHERE id = ANY(%s) AND history_date >= "
             "to_timestamp(%s)", [allocated, start_marker])
-    assert PhoneNumber.objects.filter(pk__in=allocated, state="assigned").count() == 0
 
 
 def run(data) -> None:

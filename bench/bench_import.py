@@ -4,7 +4,7 @@ django-import-export's ModelResource (use_bulk=True).
 - baseline: `psql \\copy` of the file into a plain table made `LIKE inventory_phonenumber
   INCLUDING ALL` (the same indexes and checks; vendor and SKU kept as text);
 - ours: `manage.py import_numbers FILE` in a child process: checks every row, diffs
-  against the table, writes the numbers and one history row each; peak RSS from wait4;
+  against the table, writes the numbers and one history row each; peak RSS sampled from the running child;
 - peer: PhoneNumberResource with use_bulk=True on a sample, extrapolated in rows/s.
 
 The numbers (+6561000000…+6561999999, and +6562000000… for the peer: every one valid in
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from django.db import connection
 
-from bench.common import report
+from bench.common import report, run_child
 
 ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "1000000"))
 PEER_ROWS = int(os.environ.get("BENCH_IMPORT_PEER_ROWS", "20000"))
@@ -92,18 +92,10 @@ def copy_baseline(path: Path) -> float:
 def import_child(path: Path) -> tuple[float, float, str]:
     """Run manage.py import_numbers in a child; (seconds, peak RSS in MB, its output)."""
     manage = Path(__file__).resolve().parents[1] / "manage.py"
-    with tempfile.TemporaryFile() as out:
-        start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, str(manage), "import_numbers", str(path)],
-                                 stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS
-        elapsed = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        text = out.read().decode("utf-8", "replace").strip()
-    if child.returncode != 0:
-        raise SystemExit(f"import_numbers failed ({child.returncode}): {text[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024, text
+    elapsed, rss, code, text = run_child([sys.executable, str(manage), "import_numbers", str(path)])
+    if code != 0:
+        raise SystemExit(f"import_numbers failed ({code}): {text[-2000:]}")
+    return elapsed, rss, text
 
 
 def peer_rates(path: Path) -> tuple[float, float]:

@@ -216,3 +216,42 @@ def _load_numbers(connection, vendor_id, sku_id, partner, customers, subs, other
         cursor.execute("ANALYZE")
     connection.commit() if not connection.get_autocommit() else None
     print(f"bench: loaded in {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def run_child(argv: list[str]) -> tuple[float, float, int, str]:
+    """Run a command; (seconds, peak RSS in MB, exit code, output).
+
+    The peak is sampled from the running program every 20 ms. getrusage/wait4 would report
+    the forking parent's size: Linux keeps the pre-exec high-water mark in ru_maxrss.
+    """
+    import subprocess
+    import tempfile
+    import threading
+
+    import psutil
+
+    peak = 0
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+        proc = psutil.Process(child.pid)
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                try:
+                    peak = max(peak, proc.memory_info().rss)
+                except psutil.Error:
+                    return
+                done.wait(0.02)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = child.wait()
+        elapsed = time.perf_counter() - start
+        done.set()
+        sampler.join()
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace").strip()
+    return elapsed, peak / 2**20, code, text

@@ -287,36 +287,16 @@ class TagFilter(InputFilter):
     placeholder = "one tag"
 
 
-def prefix_upper_bound(prefix: str) -> str | None:
-    """The first string after every number that starts with `prefix` ("+656059" → "+65606")."""
-    digits = prefix.rstrip("9")
-    if len(digits) < 2 or not digits[-1].isdigit():
-        return None
-    return digits[:-1] + str(int(digits[-1]) + 1)
-
-
 def pattern_search(request, queryset, term: str):
-    """Number search through inventory.numbers.pattern_q: index-friendly on PostgreSQL.
-
-    A prefix also gets the equivalent range (`e164 >= p AND e164 < next`): the list is
-    ordered by e164, and in a non-C collation only the range lets that btree serve both
-    the filter and the order (LIKE alone makes PostgreSQL walk the index from the start).
-    """
+    """Number search through inventory.numbers.pattern_q: index-friendly on PostgreSQL."""
     term = (term or "").strip()
     if not term:
         return queryset
     try:
-        q = pattern_q(term)
+        return queryset.filter(pattern_q(term))
     except NumberError as exc:
         messages.error(request, f"Number pattern “{term}”: {exc}")
         return queryset.none()
-    queryset = queryset.filter(q)
-    if len(q.children) == 1 and not q.negated and isinstance(q.children[0], tuple):
-        lookup, value = q.children[0]
-        upper = prefix_upper_bound(value) if lookup == "e164__startswith" else None
-        if upper:
-            queryset = queryset.filter(e164__gte=value, e164__lt=upper)
-    return queryset
 
 
 # --- actions with an intermediate form --------------------------------------------------

@@ -251,25 +251,26 @@ def write_numbers(numbers: Sequence[PhoneNumber], *, fields: Iterable[str], acto
                   now: dt.datetime) -> None:
     """Persist in-memory changes set-wise and write one history row per number.
 
-    Numbers that share the new values are written by one UPDATE per chunk (the values of
-    a bulk action are mostly the same), which is far cheaper than `bulk_update`'s CASE
-    per row. simple-history does not see `update()`, so the history rows are written
-    here, from the objects, in the same transaction.
+    Numbers that share the new values (a bulk action's are mostly the same) are written
+    by one statement per chunk that updates them and copies each updated row into the
+    history table with the actor and the remark (on PostgreSQL one `UPDATE … RETURNING`
+    feeding an `INSERT`). simple-history does not see `update()`, so the history rows are
+    written here, in the same transaction. Values that differ per number (an import's
+    notes) go in one `UPDATE … FROM unnest(…)` per chunk instead.
     """
-    names = sorted({PhoneNumber._meta.get_field(f).attname for f in fields} | {"updated_at"})
+    names = sorted({PhoneNumber._meta.get_field(f).attname for f in fields})
+    user_id = _actor(actor).pk
     groups: dict[tuple, list[int]] = defaultdict(list)
     for number in numbers:
         number.updated_at = now
         groups[tuple(getattr(number, name) for name in names)].append(number.pk)
-    if len(groups) > 20 and update_from_arrays(PhoneNumber, numbers, names, chunk=10 * WRITE_CHUNK):
-        groups = {}  # values that differ per number (an import's notes): one UPDATE per chunk
+    if len(groups) > 20 and update_from_arrays(PhoneNumber, numbers, [*names, "updated_at"],
+                                               chunk=10 * WRITE_CHUNK):
+        insert_history(numbers, history_type="~", user_id=user_id, reason=remark, date=now)
+        return
     for values, ids in groups.items():
-        assignment = dict(zip(names, values, strict=True))
-        for start in range(0, len(ids), WRITE_CHUNK):
-            PhoneNumber.objects.filter(pk__in=ids[start : start + WRITE_CHUNK]).update(
-                **assignment
-            )
-    insert_history(numbers, history_type="~", user_id=_actor(actor).pk, reason=remark, date=now)
+        update_same_with_history(PhoneNumber, ids, dict(zip(names, values, strict=True)),
+                                 user_id=user_id, reason=remark, date=now, chunk=WRITE_CHUNK)
 
 
 def _active_reservations(numbers: Iterable[PhoneNumber]) -> dict[int, Reservation]:

@@ -567,7 +567,7 @@ def test_pattern_search(ops, make_numbers, pattern, expected):
 
 def test_prefix_search_keeps_every_match_at_digit_boundaries(ops, make_numbers):
     """The prefix range bound ("+65600009" → "+6560001") must not cut off numbers ending in 9s."""
-    from inventory.admin_views import prefix_upper_bound
+    from inventory.numbers import prefix_upper_bound
 
     assert prefix_upper_bound("+656051") == "+656052"
     assert prefix_upper_bound("+656059") == "+65606"
