@@ -147,6 +147,10 @@ class PhoneNumber(models.Model):
             models.Index(fields=["id"], condition=Q(is_ported_in=True), name="number_ported_in"),
             models.Index(fields=["id"], condition=Q(sms=True), name="number_sms"),
             models.Index(fields=["id"], condition=Q(fax=True), name="number_fax"),
+            # number_next_available's walk: only the free, non-golden, unheld numbers, in id
+            # order, so parallel allocators never wade through the rows already taken.
+            models.Index(fields=["id"], condition=Q(state="available", is_golden=False, reserved_for=""),
+                         name="number_allocatable"),
         ]
         permissions = [
             ("reserve_number", "Can reserve numbers"),
