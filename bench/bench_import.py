@@ -168,8 +168,14 @@ def run(data) -> None:
     report(f"import {ROWS:,}-row CSV (x psql \\copy, same run)", ratio, "x", "<= 4 x", ratio <= 4,
            f"{ours:.1f} s vs \\copy {copy_seconds:.1f} s; {ours_rate:,.0f} rows/s; history + checks")
     report("import peak RSS (child process)", rss_mb, "MB", "<= 512 MB", rss_mb <= 512)
-    for label, rate in (("out of the box", peer), ("cached lookups", tuned)):
-        speedup = ours_rate / rate
-        report(f"import vs import-export use_bulk, {label} (x faster)", speedup, "x", ">= 25 x",
-               speedup >= 25, f"{rate:,.0f} rows/s on {PEER_ROWS:,} rows, no history: 1M in "
-                              f"{ROWS / rate / 60:.0f} min")
+    speedup = ours_rate / peer
+    report("import vs import-export use_bulk, out of the box (x faster)", speedup, "x", ">= 25 x",
+           speedup >= 25, f"{peer:,.0f} rows/s on {PEER_ROWS:,} rows, no history: 1M in "
+                          f"{ROWS / peer / 60:.0f} min")
+    # Not DESIGN's figure: the same peer given cached vendor/SKU/instance lookups, to show how
+    # much of the gap is its per-row queries. Reported beside the target, not judged by it.
+    speedup = ours_rate / tuned
+    report("import vs import-export use_bulk, cached lookups (x faster)", speedup, "x",
+           "none (DESIGN's is out of box)", None,
+           f"{tuned:,.0f} rows/s on {PEER_ROWS:,} rows, no history; vs the design's quoted "
+           f"1,300 rows/s: {ours_rate / 1300:.1f} x")

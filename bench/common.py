@@ -18,7 +18,7 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/numbermgmt_bench"
 N_NUMBERS = int(os.environ.get("BENCH_NUMBERS", "1000000"))
 PARTNER_SHARE = 100_000  # numbers held by the benchmark partner and its customers
 BASE = 6560000000  # +65 6560 0000 onwards: valid Singapore fixed-line numbers
-RESULTS: list[str] = []
+RESULTS: list[tuple[str, bool | None]] = []
 
 
 def setup_django() -> None:
@@ -66,11 +66,14 @@ def machine() -> str:
     )
 
 
-def report(name: str, value: float, unit: str, target: str, ok: bool, extra: str = "") -> None:
-    line = f"{name:<58} {value:>12,.2f} {unit:<10} target {target:<28} {'PASS' if ok else 'FAIL'}"
+def report(name: str, value: float, unit: str, target: str, ok: bool | None,
+           extra: str = "") -> None:
+    """One figure beside its target. ok=None: informational, judged by no target."""
+    status = "INFO" if ok is None else "PASS" if ok else "FAIL"
+    line = f"{name:<58} {value:>12,.2f} {unit:<10} target {target:<28} {status}"
     if extra:
         line += f"  ({extra})"
-    RESULTS.append(line)
+    RESULTS.append((line, ok))
     print(line, flush=True)
 
 
