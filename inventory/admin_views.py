@@ -82,8 +82,15 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         estimate = estimate_count(self.object_list)
-        if estimate is None or estimate < EXACT_COUNT_BELOW:
+        if estimate is None:
             return super().count
+        if estimate < EXACT_COUNT_BELOW:
+            # The planner can underestimate (a regex on an expression); a bounded count
+            # stops at the bound instead of counting every match.
+            bounded = self.object_list[: EXACT_COUNT_BELOW + 1].count()
+            if bounded <= EXACT_COUNT_BELOW:
+                return bounded
+            estimate = bounded
         self.estimated = True
         return estimate
 
