@@ -584,7 +584,7 @@ class RowChecker:
             if result[1] is not None:
                 problems.append((key, *result[1]))
             elif result[0]:
-                attrs.update(result[0])
+                attrs |= result[0]
         return attrs, problems
 
     def check(self, line: int, cells: list[Any]) -> tuple[services.ImportRow | None, list[RowError]]:

@@ -53,3 +53,19 @@ def test_healthz_reports_database_and_broker(client):
     response = client.get("/healthz")
     assert response.status_code == 200, response.content
     assert response.json()["database"] == "ok"
+
+
+def test_production_entry_point_refuses_to_start_without_a_secret_key():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DJANGO_SETTINGS_MODULE"}}
+    env["DEBUG"] = "0"
+    refused = subprocess.run([sys.executable, "-c", "import numbermgmt.wsgi"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "SECRET_KEY must be set" in refused.stderr
+    started = subprocess.run([sys.executable, "-c", "import numbermgmt.wsgi"],
+                             env={**env, "SECRET_KEY": "x" * 50}, capture_output=True, text=True,
+                             timeout=60)
+    assert started.returncode == 0, started.stderr
