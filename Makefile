@@ -24,7 +24,7 @@ run: install
 	mkdir -p var/mail var/broker/queue var/broker/processed var/broker/control
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py ensure_admin --url http://$(HOST):$(PORT)/admin/
 	@# Celery runs in its own session and gets ONE SIGTERM from the trap (warm shutdown);
 	@# a TERM sent to its whole process group (the old `kill 0`) hangs its shutdown.
 	@trap 'trap - EXIT INT TERM; kill $$WEB $$CELERY 2>/dev/null; wait $$CELERY' EXIT INT TERM; \

@@ -8,8 +8,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
         parser.add_argument("--password", default="admin")
+        parser.add_argument("--url", default="http://127.0.0.1:8000/admin/")
 
-    def handle(self, *args, username, password, **options):
+    def handle(self, *args, username, password, url, **options):
         User = get_user_model()
         user = User.objects.filter(username=username).first()
         if user is None:
@@ -19,7 +20,7 @@ class Command(BaseCommand):
             created = "exists"
         self.stdout.write(
             self.style.SUCCESS(
-                f"Admin login ({created}): http://127.0.0.1:8000/admin/  "
+                f"Admin login ({created}): {url}  "
                 f"user {username!r}" + (f" password {password!r}" if created == "created" else "")
             )
         )
