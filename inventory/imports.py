@@ -888,16 +888,14 @@ def run_job(job_id: int, *, confirm: bool) -> str:
     """
     from .choices import ImportJobStatus as J
     from .models import ImportJob
+    from .services import import_job_claim, import_job_fail
 
     job = ImportJob.objects.get(pk=job_id)
     try:
         total = estimate_rows(job.file.path)
     except Exception:
         total = 0
-    waiting = ImportJob.objects.filter(pk=job.pk)
-    waiting = (waiting.filter(status=J.PREVIEWED, confirmed_at__isnull=False) if confirm
-               else waiting.filter(status=J.PENDING))
-    if not waiting.update(status=J.RUNNING, processed_rows=0, total_rows=total):
+    if not import_job_claim(job_id=job.pk, confirm=confirm, total_rows=total):
         return ImportJob.objects.values_list("status", flat=True).get(pk=job.pk)
     job.refresh_from_db()
     actor = (job.confirmed_by or job.created_by) if confirm else job.created_by
@@ -911,9 +909,8 @@ def run_job(job_id: int, *, confirm: bool) -> str:
         )
     except Exception as exc:  # a bug, not bad input: keep the job readable and say so
         log.exception("import job %s failed", job.pk)
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=J.FAILED, finished_at=timezone.now(),
-            message=f"The import failed unexpectedly ({type(exc).__name__}); nothing was imported.")
+        import_job_fail(job_id=job.pk, message=f"The import failed unexpectedly "
+                                               f"({type(exc).__name__}); nothing was imported.")
         return J.FAILED
     finally:
         progress.close()

@@ -31,12 +31,13 @@ from .choices import (
     ALLOWED_TRANSITIONS,
     Action,
     DeleteReason,
+    ImportJobStatus,
     NumberState,
     PolicyCause,
     ReservationKind,
     ReservationStatus,
 )
-from .models import LifecyclePolicy, PhoneNumber, Reservation, Sku, Vendor
+from .models import ImportJob, LifecyclePolicy, PhoneNumber, Reservation, Sku, Vendor
 from .numbers import parse_spec, pattern_q, region_of
 from .selectors import existing_e164
 
@@ -1259,3 +1260,20 @@ def _import_insert(created: list[PhoneNumber], tenancies: list[tuple[PhoneNumber
                 "imported; nothing was imported. Import the file again."
             ) from None
         raise
+
+
+def import_job_claim(*, job_id: int, confirm: bool, total_rows: int) -> bool:
+    """Mark an import job running if it waits for this step (preview, or a confirmed
+    import). A conditional UPDATE, so a task delivered twice, or a job resumed by beat
+    while its own task starts, runs once. False: another run has it."""
+    J = ImportJobStatus
+    waiting = ImportJob.objects.filter(pk=job_id)
+    waiting = (waiting.filter(status=J.PREVIEWED, confirmed_at__isnull=False) if confirm
+               else waiting.filter(status=J.PENDING))
+    return bool(waiting.update(status=J.RUNNING, processed_rows=0, total_rows=total_rows))
+
+
+def import_job_fail(*, job_id: int, message: str, now: dt.datetime | None = None) -> None:
+    ImportJob.objects.filter(pk=job_id).update(
+        status=ImportJobStatus.FAILED, finished_at=now or timezone.now(), message=message
+    )
