@@ -21,6 +21,7 @@ from django.db.models import Case, CharField, F, Func, QuerySet, TextField, Valu
 from django.db.models.functions import Cast, Concat, Left
 from django.db.models.lookups import In
 from django.utils import timezone
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from .choices import CAPABILITIES
 
@@ -70,6 +71,15 @@ def neutralise(value: str) -> str:
     if value and value[0] in FORMULA_START:
         return "'" + value
     return value
+
+
+def xlsx_text(value: Any) -> Any:
+    """A free-text cell for XLSX. XML cannot hold control characters, so they are removed
+    first and the rest is neutralised after: a hidden "\x01=HYPERLINK(…)" must not come
+    out as a live formula once its "\x01" is gone."""
+    if not value or not isinstance(value, str):
+        return value
+    return neutralise(ILLEGAL_CHARACTERS_RE.sub("", value))
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -254,7 +264,6 @@ def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[st
     """
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("numbers")
@@ -269,9 +278,7 @@ def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[st
             )
         number = WriteOnlyCell(sheet, value=row[0])
         number.number_format = "@"
-        # XML cannot hold control characters such as NUL; the `'` prefix already marks them.
-        rest: list[Any] = [ILLEGAL_CHARACTERS_RE.sub("", value) if value else value for value in row[1:]]
-        sheet.append([number, *rest])
+        sheet.append([number, *(xlsx_text(value) for value in row[1:])])
     workbook.save(fileobj)
     return rows
 

@@ -23,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from .choices import CAPABILITIES, NumberState
-from .exports import CONTENT_TYPES, EXPORT_COLUMNS, XLSX_MAX_ROWS, ExportError, neutralise
+from .exports import CONTENT_TYPES, EXPORT_COLUMNS, XLSX_MAX_ROWS, ExportError, neutralise, xlsx_text
 from .filters import PartnerNumberFilterSet
 from .selectors import (
     numbers_visible_to,
@@ -315,7 +315,6 @@ def _xlsx_file(rows: Iterable[list[str]]):
     """openpyxl's write-only workbook: rows go to disk as they come (flat memory)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("numbers")
@@ -325,8 +324,7 @@ def _xlsx_file(rows: Iterable[list[str]]):
             raise ExportError(f"more than {XLSX_MAX_ROWS:,} rows for one XLSX sheet")
         number = WriteOnlyCell(sheet, value=row[0])
         number.number_format = "@"  # text: the "+" stays and Excel does not make it a number
-        # XML cannot hold control characters (NUL…); the "'" prefix already marks such cells.
-        sheet.append([number, *(ILLEGAL_CHARACTERS_RE.sub("", v) if v else v for v in row[1:])])
+        sheet.append([number, *(xlsx_text(v) for v in row[1:])])
     handle = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
     workbook.save(handle)
     handle.seek(0)

@@ -183,3 +183,15 @@ def test_admin_xlsx_export_is_bounded(client, ops_user, numbers, settings):
     page = client.get(response["Location"]).content.decode()
     assert "too many for an XLSX download" in page
     assert client.get(export_url("csv", "state=available")).status_code == 200
+
+
+def test_a_control_character_cannot_unmask_a_formula_in_xlsx(tmp_path, make_numbers):
+    """XML drops control characters; the cell is neutralised after that, not before."""
+    [n] = make_numbers(1, start="+6566700200")
+    n.notes = '\x01=HYPERLINK("http://evil.example","x")'
+    n.save()  # test set-up only
+    path = tmp_path / "ctrl.xlsx"
+    write_xlsx(PhoneNumber.objects.filter(pk=n.pk), str(path))
+    cell = openpyxl.load_workbook(path).worksheets[0].cell(row=2, column=HEADER.index("notes") + 1)
+    assert cell.data_type == "s"
+    assert cell.value == '\'=HYPERLINK("http://evil.example","x")'
