@@ -591,16 +591,18 @@ def reservations_follow_subscription(*, subscription: Subscription, actor, now=N
     so the next expiry sweep releases the numbers. Returns how many numbers changed.
     """
     now = now or timezone.now()
+    charged = Reservation.objects.filter(did_reservation=subscription,
+                                         status=ReservationStatus.ACTIVE,
+                                         kind=ReservationKind.CHARGED)
     with transaction.atomic():
+        # Numbers first, then their reservations: the order every other service locks in,
+        # so a renewal racing a release cannot deadlock.
+        numbers = {n.pk: n for n in lock_numbers(list(charged.values_list("number_id", flat=True)))}
         reservations = list(
-            Reservation.objects.select_for_update()
-            .filter(did_reservation=subscription, status=ReservationStatus.ACTIVE,
-                    kind=ReservationKind.CHARGED)
-            .order_by("number_id")
+            charged.select_for_update().filter(number_id__in=list(numbers)).order_by("number_id")
         )
         if not reservations:
             return 0
-        numbers = {n.pk: n for n in lock_numbers([r.number_id for r in reservations])}
         if subscription.status == SubscriptionStatus.ACTIVE:
             new_end = lambda r: _charged_end(subscription.current_period_end, r.ends_at)  # noqa: E731
             remark = "DID reservation subscription renewed"
