@@ -956,9 +956,13 @@ class _ImportRules:
     releases, unlocks, unassigns, deletes or recovers: those need a person and a remark.
     """
 
-    def __init__(self, *, now: dt.datetime, names: dict[int, str]):
+    # An import row may only do what its importer could do by hand in the admin.
+    PERMISSIONS = {S.RESERVED: "reserve_number", S.LOCKED: "lock_number", S.ASSIGNED: "assign_number"}
+
+    def __init__(self, *, now: dt.datetime, names: dict[int, str], actor=None):
         self.now = now
         self.names = names
+        self.actor = actor
         self._policies: dict[str, Policies] = {}
         self._subs: dict[int, tuple[Subscription | None, str]] = {}
         self._room: dict[int, int | None] = {}
@@ -1006,6 +1010,8 @@ class _ImportRules:
             return self._same_state(n, row)
         if target not in IMPORT_STATES:
             return _Move(refusal=("state", f"{target} cannot be set by an import"))
+        if refusal := self._permission_refusal(target):
+            return _Move(refusal=("state", refusal))
         if target == S.AVAILABLE:
             return _Move(refusal=("state", f"is {n.state}; an import does not release, unlock, "
                                            "unassign or recover numbers (use the admin actions)"))
@@ -1018,6 +1024,17 @@ class _ImportRules:
             return _Move(values={"state": S.LOCKED, "expires_at": row.expires_at},
                          reservation={"kind": ReservationKind.LOCK, "ends_at": row.expires_at})
         return self._assign(n, row)
+
+    def _permission_refusal(self, target: str) -> str | None:
+        """The command line (no user, or the system user) is trusted; a person needs the
+        same permission as the admin action."""
+        codename = self.PERMISSIONS.get(target)
+        actor = self.actor
+        if codename is None or actor is None or actor.username == settings.SYSTEM_USERNAME:
+            return None
+        if actor.has_perm(f"inventory.{codename}"):
+            return None
+        return f"you may not set numbers {target} (needs the permission inventory.{codename})"
 
     def _same_state(self, n: PhoneNumber, row: ImportRow) -> _Move:
         if n.state == S.RESERVED:
@@ -1093,7 +1110,8 @@ def numbers_import(*, rows: Sequence[ImportRow], actor, remark: str, dry_run: bo
     outcome = ImportOutcome()
     with transaction.atomic():
         existing = {n.e164: n for n in _numbers_by_e164([row.e164 for row in rows])}
-        rules = _ImportRules(now=now, names=_org_names(n.organization_id for n in existing.values()))
+        rules = _ImportRules(now=now, names=_org_names(n.organization_id for n in existing.values()),
+                             actor=actor)
         plain: list[ImportRow] = []  # new, available: no rule beyond "does not exist yet"
         tenanted: list[ImportRow] = []  # new, to be reserved, locked or assigned
         candidates: list[ImportRow] = []

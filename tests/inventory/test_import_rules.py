@@ -254,3 +254,24 @@ def test_many_different_changes_are_all_written_with_history(tmp_path, sample_ca
     assert PhoneNumber.objects.filter(routing="trunk-2").count() == 20
     changed = PhoneNumber.history.filter(history_type="~", history_change_reason="notes.csv")
     assert changed.count() == 60 and {h.notes for h in changed} == {f"new note {i}" for i in range(60)}
+
+
+def test_a_row_may_only_do_what_the_importer_may_do_by_hand(tmp_path, sample_catalog, customer):
+    """Import permission alone does not grant reserve/lock/assign: those rows are refused."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    importer = get_user_model().objects.create_user("importer", is_staff=True)
+    importer.user_permissions.add(Permission.objects.get(codename="import_phonenumber"))
+    path = csv_file(tmp_path, f"{HEAD},state,organization\n"
+                              f"+6566400101,SG,M1 Trunks,SG-DID-STD,reserved,{customer.uuid}\n"
+                              f"+6566400102,SG,M1 Trunks,SG-DID-STD,locked,\n"
+                              f"+6566400103,SG,M1 Trunks,SG-DID-STD,,")
+    summary = import_file(path, actor=importer)
+    assert not summary.imported
+    reasons = {e.row: (e.column, e.reason) for e in summary.errors}
+    assert reasons[2] == ("state", "you may not set numbers reserved (needs the permission "
+                                   "inventory.reserve_number)")
+    assert reasons[3][1].endswith("inventory.lock_number)")
+    assert 4 not in reasons
+    assert not PhoneNumber.objects.filter(e164__startswith="+65664001").exists()
