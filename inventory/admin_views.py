@@ -411,7 +411,7 @@ def add_numbers_view(model_admin, request):
         raise PermissionDenied
     preview = None
     if request.method == "POST":
-        form = AddNumbersForm(request.POST)
+        form = AddNumbersForm(request.POST, user=request.user)
         if form.is_valid():
             data = form.cleaned_data
             fingerprint = _fingerprint(request, form)

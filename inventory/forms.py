@@ -219,10 +219,12 @@ class AddNumbersForm(forms.Form):
         choices=[(NumberState.AVAILABLE, "Available"), (NumberState.LOCKED, "Locked")],
         initial=NumberState.AVAILABLE,
     )
-    remark = forms.CharField(required=False, max_length=2000, help_text="Optional; kept in the history.")
+    remark = forms.CharField(required=False, max_length=2000,
+                             help_text="Kept in the history; required when adding locked numbers.")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user = user
         limits = settings.NUMBERMGMT
         self.max_items = limits["FORM_MAX_NUMBERS"]
         self.max_range = limits["FORM_MAX_RANGE"]
@@ -231,6 +233,17 @@ class AddNumbersForm(forms.Form):
             f"inclusive range like +6560000000-+6560000999 (at most {self.max_range:,} numbers)."
         )
         self.fields["country"].initial = limits.get("DEFAULT_COUNTRY", "")
+
+    def clean(self):
+        """Adding numbers locked is a lock: the same permission and a remark, as the action."""
+        data = super().clean()
+        if data.get("state") == NumberState.LOCKED:
+            if self.user is not None and not self.user.has_perm("inventory.lock_number"):
+                self.add_error("state", "Adding numbers locked needs the lock permission.")
+            if not (data.get("remark") or "").strip():
+                self.add_error("remark", "Say why the numbers are locked: the remark is kept "
+                                         "in their history.")
+        return data
 
     def clean_country(self) -> str:
         country = self.cleaned_data["country"].strip().upper()

@@ -526,6 +526,23 @@ def test_add_locked_range(ops, vendor, sku):
     assert Reservation.objects.filter(kind="lock", status="active").count() == 100
 
 
+def test_adding_locked_numbers_is_a_lock_needing_its_permission_and_a_remark(
+        ops, client, vendor, sku):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    data = add_form(vendor, sku, "+6560000100", state="locked")
+    html = ops.post(ADD, {**data, "preview": "1"}).content.decode()
+    assert "Say why the numbers are locked" in html and "will be created" not in html
+    adder = get_user_model().objects.create_user("adder", password="pw", is_staff=True)
+    adder.user_permissions.add(*Permission.objects.filter(
+        codename__in=["add_phonenumber", "view_phonenumber"]))
+    client.force_login(adder)
+    html = client.post(ADD, {**data, "remark": "quarantine", "preview": "1"}).content.decode()
+    assert "Adding numbers locked needs the lock permission." in html
+    assert not PhoneNumber.objects.exists()
+
+
 def test_add_limits(ops, vendor, sku, settings):
     too_big = ops.post(ADD, {**add_form(vendor, sku, "+6560000000-+6560010000"), "preview": "1"})
     assert "over the limit of 10,000" in too_big.content.decode()
