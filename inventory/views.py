@@ -6,12 +6,9 @@ it is a 404 whatever the URL; a filter value outside it is a form error with an 
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import math
 import tempfile
-from collections.abc import Iterable, Iterator
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -22,8 +19,8 @@ from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from .choices import CAPABILITIES, NumberState
-from .exports import CONTENT_TYPES, EXPORT_COLUMNS, XLSX_MAX_ROWS, ExportError, neutralise, xlsx_text
+from .choices import NumberState
+from .exports import CONTENT_TYPES, EXPORT_COLUMNS, ExportError, csv_chunks, write_xlsx
 from .filters import PartnerNumberFilterSet
 from .selectors import (
     numbers_visible_to,
@@ -246,89 +243,10 @@ def number_detail(request: HttpRequest, e164: str) -> HttpResponse:
 
 
 # --- export ----------------------------------------------------------------------------------
-# The columns are inventory/exports.py's, minus the ops-only ones (vendor, routing, notes,
-# visible_to, delete_reason): same names, same order, same neutralisation rule (imported, not
-# copied). exports.export_rows always writes every column, hence this small partner writer;
-# a `columns=` argument there would let both share one (noted for the lead in the README).
+# inventory/exports.py's columns, minus the ops-only ones, written by its own writers.
 
 OPS_ONLY_COLUMNS = frozenset({"vendor", "routing", "notes", "visible_to", "delete_reason"})
-PARTNER_COLUMNS = [(name, lookups) for name, lookups in EXPORT_COLUMNS
-                   if name not in OPS_ONLY_COLUMNS]
-EXPORT_HEADER = [name for name, _ in PARTNER_COLUMNS]
-EXPORT_CHUNK = 5000
-CSV_CHUNK_BYTES = 64 * 1024
-
-
-def _cell_formatters() -> list:
-    tz = timezone.get_current_timezone()  # once: localtime() looks it up on every call
-
-    def when(value):
-        return value.astimezone(tz).isoformat(timespec="seconds") if value else ""
-
-    def text(value):
-        return neutralise(value or "")
-
-    special = {
-        "number": lambda v: v,  # typed E.164 text: never neutralised, keeps its "+"
-        "state": lambda v: v,
-        "capabilities": lambda *flags: ";".join(
-            c for c, on in zip(CAPABILITIES, flags, strict=True) if on),
-        "golden": lambda v: "yes" if v else "no",
-        "ported_in": lambda v: "yes" if v else "no",
-        "tags": lambda v: neutralise(";".join(t for t in v.split(";") if t)),
-        "organization_uuid": lambda v: str(v) if v else "",
-        "subscription": lambda v: str(v) if v else "",
-        "expires_at": when,
-        "state_changed_at": when,
-    }
-    return [(special.get(name, text), len(lookups)) for name, lookups in PARTNER_COLUMNS]
-
-
-def export_rows(queryset) -> Iterator[list[str]]:
-    """The partner export's cells as text (values_list tuples: no model instances)."""
-    formatters = _cell_formatters()
-    lookups = [lookup for _, group in PARTNER_COLUMNS for lookup in group]
-    for values in queryset.values_list(*lookups).iterator(chunk_size=EXPORT_CHUNK):
-        row, i = [], 0
-        for formatter, width in formatters:
-            row.append(formatter(*values[i:i + width]))
-            i += width
-        yield row
-
-
-def _csv_stream(rows: Iterable[list[str]]) -> Iterator[str]:
-    """CSV in ~64 KB pieces (one write per row would make 100k tiny chunks)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    buffer.write("\ufeff")  # BOM: spreadsheets then read the file as UTF-8
-    writer.writerow(EXPORT_HEADER)
-    for row in rows:
-        writer.writerow(row)
-        if buffer.tell() >= CSV_CHUNK_BYTES:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
-
-def _xlsx_file(rows: Iterable[list[str]]):
-    """openpyxl's write-only workbook: rows go to disk as they come (flat memory)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("numbers")
-    sheet.append(EXPORT_HEADER)
-    for count, row in enumerate(rows, start=1):
-        if count > XLSX_MAX_ROWS:
-            raise ExportError(f"more than {XLSX_MAX_ROWS:,} rows for one XLSX sheet")
-        number = WriteOnlyCell(sheet, value=row[0])
-        number.number_format = "@"  # text: the "+" stays and Excel does not make it a number
-        sheet.append([number, *(xlsx_text(v) for v in row[1:])])
-    handle = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
-    workbook.save(handle)
-    handle.seek(0)
-    return handle
+EXPORT_HEADER = [name for name, _ in EXPORT_COLUMNS if name not in OPS_ONLY_COLUMNS]
 
 
 @partner_view
@@ -342,15 +260,20 @@ def export(request: HttpRequest) -> HttpResponse:
         errors = "; ".join(f"{f}: {' '.join(e)}" for f, e in filterset.form.errors.items())
         return HttpResponse(f"Invalid filter: {errors}", status=400, content_type="text/plain")
     name = f"numbers-{slugify(request.partner.name)}-{timezone.localdate():%Y%m%d}.{fmt}"
+    # The ops export's own writers (streamed CSV, write-only XLSX, formula neutralisation),
+    # limited to the columns a partner may see.
     if fmt == "csv":
-        response = StreamingHttpResponse(_csv_stream(export_rows(queryset)),
+        response = StreamingHttpResponse(csv_chunks(queryset, columns=EXPORT_HEADER),
                                          content_type=CONTENT_TYPES["csv"])
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
     try:
-        handle = _xlsx_file(export_rows(queryset))
+        write_xlsx(queryset, handle, columns=EXPORT_HEADER)
     except ExportError as exc:
+        handle.close()
         return HttpResponse(f"{exc}: export CSV or narrow the filter", status=400,
                             content_type="text/plain")
+    handle.seek(0)
     return FileResponse(handle, as_attachment=True, filename=name,
                         content_type=CONTENT_TYPES["xlsx"])
