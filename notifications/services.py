@@ -92,7 +92,10 @@ def _expiring_notice(reservation, number, *, now: dt.datetime, support: dict[int
 
 
 def _write(notices: Sequence[Notice]) -> int:
-    """Insert, skipping any (reservation, kind, end) that already has its notice."""
+    """Insert, skipping any (reservation, kind, end) that already has its notice.
+
+    Returns how many were offered: with ignore_conflicts the database does not say which
+    were skipped, so a rerun over the same reservations reports them again (harmless)."""
     if not notices:
         return 0
     Notice.objects.bulk_create(notices, ignore_conflicts=True, batch_size=BATCH)
@@ -323,14 +326,17 @@ def _claim(key: tuple, ids: list[int], now: dt.datetime) -> list[Notice]:
             .order_by("pk")
         )
         live: list[Notice] = []
+        cancelled: dict[str, list[int]] = defaultdict(list)  # reason → notice ids
         for notice in rows:
             if reason := _obsolete(notice):
                 notice.status, notice.last_error, notice.next_attempt_at = (
                     NoticeStatus.CANCELLED, reason, None)
-                Notice.objects.filter(pk=notice.pk).update(
-                    status=NoticeStatus.CANCELLED, last_error=reason, next_attempt_at=None)
+                cancelled[reason].append(notice.pk)
             else:
                 live.append(notice)
+        for reason, cancelled_ids in cancelled.items():
+            Notice.objects.filter(pk__in=cancelled_ids).update(
+                status=NoticeStatus.CANCELLED, last_error=reason, next_attempt_at=None)
         if live:
             Notice.objects.filter(pk__in=[n.pk for n in live]).update(next_attempt_at=lease)
     return live
