@@ -193,21 +193,27 @@ def text_rows(queryset: QuerySet, columns: list[str] | None = None) -> Iterator[
 # --- CSV ----------------------------------------------------------------------------------
 
 
-def _header_bytes(columns: list[str] | None = None) -> bytes:
+def _header(columns: list[str] | None, labels: dict[str, str] | None) -> list[str]:
+    """The header row: the column names, or the caller's words for them (`labels`)."""
+    return [(labels or {}).get(c[0], c[0]) for c in _selected(columns)]
+
+
+def _header_bytes(columns: list[str] | None = None, labels: dict[str, str] | None = None) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow([c[0] for c in _selected(columns)])
+    csv.writer(buffer, lineterminator="\n").writerow(_header(columns, labels))
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 def csv_chunks(queryset: QuerySet, *, columns: list[str] | None = None,
-               counter: list[int] | None = None) -> Iterator[bytes]:
+               counter: list[int] | None = None,
+               labels: dict[str, str] | None = None) -> Iterator[bytes]:
     """The CSV export in pieces of about 64 KB, for StreamingHttpResponse or a file.
 
     UTF-8 with a byte-order mark (so that Excel reads accents right; the import accepts
     it). `columns` picks and orders a subset of HEADER; `counter[0]` receives the number
-    of rows.
+    of rows; `labels` gives words for the header (the file then no longer imports back).
     """
-    yield _header_bytes(columns)
+    yield _header_bytes(columns, labels)
     if _postgres(queryset):
         yield from _copy_chunks(queryset, columns, counter)
         return
@@ -256,7 +262,8 @@ def write_csv(queryset: QuerySet, stream: IO[bytes], *, columns: list[str] | Non
 # --- XLSX ---------------------------------------------------------------------------------
 
 
-def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[str] | None = None) -> int:
+def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[str] | None = None,
+               labels: dict[str, str] | None = None) -> int:
     """Write the XLSX export (openpyxl write-only: rows go to disk as they come).
 
     Every cell is text: E.164 keeps its `+`, and the number column is formatted as text
@@ -267,7 +274,7 @@ def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[st
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("numbers")
-    sheet.append([c[0] for c in _selected(columns)])
+    sheet.append(_header(columns, labels))
     rows = 0
     for row in text_rows(queryset, columns):
         rows += 1
