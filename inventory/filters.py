@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import F, Q
+from django.db.models import F
 
 from .choices import CAPABILITIES, NumberState
 from .models import PhoneNumber, Sku, Vendor
@@ -81,7 +81,7 @@ def _sort_key(field: str):
     return Collate(F(field), "C") if connection.vendor == "postgresql" else F(field)
 
 
-class _ScopedOrderingFilter(django_filters.OrderingFilter):
+class ScopedOrderingFilter(django_filters.OrderingFilter):
     """Sorting with a stable tie-break and index-independent sort keys (see _sort_key)."""
 
     TEXT_FIELDS = frozenset({"e164", "state", "country", "reserved_for"})
@@ -101,64 +101,3 @@ class _ScopedOrderingFilter(django_filters.OrderingFilter):
             terms.append(key.desc(nulls_last=True) if descending else key.asc(nulls_last=True))
         terms.append(_sort_key("e164").asc())
         return qs.order_by(*terms)
-
-
-class PartnerNumberFilterSet(NumberFilterSet):
-    """The dashboard's search: NumberFilterSet minus ops-only fields, plus the partner's own
-    customers as choices. It only narrows the queryset it is given (numbers_visible_to), and
-    an invalid value (another partner's customer, a bad pattern) is a form error with an
-    empty result, never a silently dropped filter."""
-
-    vendor = None  # ops-only (DESIGN §6: the search fields minus vendor and routing)
-    routing = None
-    visible_to = None
-    owner = None
-    # distinct=False: MultipleChoiceFilter defaults to SELECT DISTINCT over every column, which
-    # doubled the cost of a state filter on 100k rows (~120 ms) and cannot remove anything here.
-    state = django_filters.MultipleChoiceFilter(choices=NumberState.choices, distinct=False)
-    customer = django_filters.ModelChoiceFilter(
-        queryset=None, field_name="organization", to_field_name="uuid", label="Customer",
-        empty_label="All customers",
-    )
-    expires = django_filters.DateFromToRangeFilter(field_name="expires_at", label="Ends between")
-    sort = _ScopedOrderingFilter(
-        fields=(
-            ("e164", "number"), ("state", "state"), ("country", "country"), ("sku__code", "sku"),
-            ("organization__name", "customer"), ("reserved_for", "reserved_for"),
-            ("expires_at", "expires"), ("state_changed_at", "since"),
-        ),
-        label="Sort",
-    )
-
-    def __init__(self, data=None, queryset=None, *, partner, **kwargs):
-        super().__init__(data, queryset=queryset, **kwargs)
-        from subscriptions.models import Organization
-
-        self.partner = partner
-        # Only the partner itself and its own customers are choices: any other uuid is a form
-        # error. Set before the form is first built (django-filter builds fields lazily).
-        self.filters["customer"].queryset = Organization.objects.filter(
-            Q(pk=partner.pk) | Q(parent=partner)
-        ).order_by("-kind", "name")
-        fields = self.form.fields
-        fields["customer"].label_from_instance = (
-            lambda org: f"{org.name} (own)" if org.pk == partner.pk else org.name
-        )
-        for name in ("state", "capability"):  # checkboxes read better than a multi-select
-            fields[name].widget = forms.CheckboxSelectMultiple(choices=fields[name].choices)
-        for name in ("golden", "ported_in"):
-            fields[name].widget.choices = [("unknown", "Any"), ("true", "Yes"), ("false", "No")]
-        for widget in fields["expires"].widget.widgets:
-            widget.input_type = "date"
-        fields["subscription"].widget.attrs["placeholder"] = "subscription uuid"
-        fields["number"].widget.attrs["placeholder"] = "+65* · *1234 · 6560"
-
-    def filter_queryset(self, queryset):
-        if not self.form.is_valid():
-            return queryset.none()
-        try:
-            return super().filter_queryset(queryset)
-        except ValidationError as exc:
-            for field, messages in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
-                self.form.add_error(field if field in self.form.fields else None, messages)
-            return queryset.none()

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "subscriptions",
     "inventory",
     "notifications",
+    "partners",
 ]
 
 MIDDLEWARE = [

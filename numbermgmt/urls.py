@@ -6,6 +6,6 @@ from numbermgmt.views import healthz
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("partner/", include("inventory.urls")),
+    path("partner/", include("partners.urls")),
     path("healthz", healthz, name="healthz"),
 ]

@@ -1,7 +1,8 @@
 """Partner dashboard (read-only, GET only).
 
-Every view reads through selectors.numbers_visible_to(user): the one scope. A number outside
-it is a 404 whatever the URL; a filter value outside it is a form error with an empty result.
+Every view reads through inventory.selectors.numbers_visible_to(user): the one scope. A number
+outside it is a 404 whatever the URL; a filter value outside it is a form error with an empty
+result. Nothing here imports a service: the dashboard only reads.
 """
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ from __future__ import annotations
 import functools
 import math
 import tempfile
+from collections.abc import Callable
+from typing import Any, cast
 
 from django.contrib.auth.views import redirect_to_login
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,15 +24,17 @@ from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from .choices import NumberState
-from .exports import CONTENT_TYPES, EXPORT_COLUMNS, ExportError, csv_chunks, write_xlsx
+from inventory.exports import CONTENT_TYPES, EXPORT_COLUMNS, ExportError, csv_chunks, write_xlsx
+from inventory.selectors import numbers_visible_to, partner_of
+from subscriptions.models import Organization
+
+from .charts import chart_ending
 from .filters import PartnerNumberFilterSet
 from .selectors import (
-    numbers_visible_to,
+    PARTNER_STATES,
     partner_ending_soon,
     partner_longest_available,
     partner_number,
-    partner_of,
     partner_reservations,
     partner_summary,
     partner_timeline,
@@ -37,21 +44,28 @@ PER_PAGE = 50
 # The table counts at most this many rows: enough for exact page numbers on ordinary
 # searches, bounded for a partner holding hundreds of thousands of numbers.
 COUNT_CAP = 10_000
-STATE_ORDER = [NumberState.AVAILABLE, NumberState.RESERVED, NumberState.ASSIGNED,
-               NumberState.LOCKED, NumberState.COOLING, NumberState.DELETED]
 
 
-def partner_view(view):
+class PartnerRequest(HttpRequest):
+    """A request that partner_view let through: `partner` is the user's organization."""
+
+    partner: Organization
+
+
+View = Callable[..., HttpResponseBase]
+
+
+def partner_view(view: View) -> View:
     """GET/HEAD only, logged in, a partner member; responses are never cached (private data)."""
 
     @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs):
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         partner = partner_of(request.user)
         if partner is None:
             return render(request, "partner/no_partner.html", status=403)
-        request.partner = partner
+        cast(PartnerRequest, request).partner = partner
         return view(request, *args, **kwargs)
 
     return require_safe(never_cache(wrapped))
@@ -64,69 +78,20 @@ def number_url(e164: str) -> str:
 
 # --- summary --------------------------------------------------------------------------------
 
-def _chart(days: list[dict]) -> dict:
-    """Geometry of the stacked bar chart (inline SVG: no JavaScript, no CDN)."""
-    width, height, left, bottom, top = 960, 230, 44, 28, 12
-    plot_h = height - bottom - top
-    peak = max((d["total"] for d in days), default=0)
-    step = _nice_step(peak)
-    y_max = max(step * math.ceil(peak / step), step) if peak else 4
-    slot = (width - left - 8) / max(len(days), 1)
-    bar_w = max(slot * 0.7, 2)
-    bars = []
-    for i, d in enumerate(days):
-        x = left + i * slot + (slot - bar_w) / 2
-        h_res = plot_h * d["reserved"] / y_max
-        h_lock = plot_h * d["locked"] / y_max
-        day = d["day"].isoformat()
-        bars.append({
-            **d, "x": round(x, 1), "w": round(bar_w, 1),
-            "res_y": round(top + plot_h - h_res, 1), "res_h": round(h_res, 1),
-            "lock_y": round(top + plot_h - h_res - h_lock, 1), "lock_h": round(h_lock, 1),
-            "label": d["day"].strftime("%d %b") if i % 5 == 0 else "",
-            "label_x": round(x + bar_w / 2, 1),
-            "href": f"{reverse('partner:numbers')}?state=reserved&state=locked"
-                    f"&expires_after={day}&expires_before={day}&sort=expires",
-        })
-    ticks = []
-    value = 0
-    while value <= y_max:
-        ticks.append({"value": value, "y": round(top + plot_h - plot_h * value / y_max, 1)})
-        value += step if peak else 1
-    return {"width": width, "height": height, "left": left, "bars": bars, "ticks": ticks,
-            "base_y": top + plot_h, "right": width - 8, "label_y": height - 8,
-            "total": sum(d["total"] for d in days), "peak": peak}
-
-
-def _nice_step(peak: int) -> int:
-    if peak <= 4:
-        return 1
-    raw = peak / 4
-    magnitude = 10 ** int(math.floor(math.log10(raw)))
-    for m in (1, 2, 2.5, 5, 10):
-        if raw <= m * magnitude:
-            return max(int(m * magnitude), 1)
-    return int(10 * magnitude)
-
-
 @partner_view
-def summary(request: HttpRequest) -> HttpResponse:
+def summary(request: PartnerRequest) -> HttpResponseBase:
     user = request.user
     now = timezone.now()
     counts = partner_summary(user, now=now)
-    states = [
-        {"value": s.value, "label": s.label, "count": counts["by_state"].get(s.value, 0)}
-        for s in STATE_ORDER
-        if counts["by_state"].get(s.value, 0) or s in (NumberState.AVAILABLE, NumberState.RESERVED,
-                                                        NumberState.ASSIGNED)
-    ]
+    states = [{"value": s.value, "label": s.label, "count": counts["by_state"].get(s.value, 0)}
+              for s in PARTNER_STATES]
     return render(request, "partner/summary.html", {
         "partner": request.partner,
         "total": counts["total"],
         "states": states,
         "holders": counts["holders"][:12],
         "more_holders": max(len(counts["holders"]) - 12, 0),
-        "chart": _chart(counts["per_day"]),
+        "chart": chart_ending(counts["per_day"]),
         "ending_soon": partner_ending_soon(user, per_day=counts["per_day"], now=now),
         "longest_available": partner_longest_available(user),
         "now": now,
@@ -149,7 +114,7 @@ COLUMNS = [
 ]
 
 
-def _filterset(request: HttpRequest, queryset=None) -> PartnerNumberFilterSet:
+def _filterset(request: PartnerRequest, queryset: QuerySet | None = None) -> PartnerNumberFilterSet:
     if queryset is None:
         queryset = numbers_visible_to(request.user)
     return PartnerNumberFilterSet(request.GET, queryset=queryset, partner=request.partner)
@@ -163,7 +128,7 @@ def _page_number(raw: str | None) -> int:
 
 
 @partner_view
-def number_list(request: HttpRequest) -> HttpResponse:
+def number_list(request: PartnerRequest) -> HttpResponseBase:
     # prefetch, not select_related: the page is sorted and cut on the number table alone, then
     # its 50 rows fetch their few SKUs/holders/subscriptions (joins before the sort cost ~50 ms
     # for 100k rows).
@@ -183,7 +148,7 @@ def number_list(request: HttpRequest) -> HttpResponse:
     num_pages = None if capped else max(math.ceil(count / PER_PAGE), 1)
     current_sort = (filterset.form.cleaned_data.get("sort") or [""])[0] \
         if filterset.form.is_valid() else ""
-    columns = []
+    columns: list[dict[str, Any]] = []
     for param, header, css in COLUMNS:
         if param is None:
             columns.append({"header": header, "css": css})
@@ -226,7 +191,7 @@ def _e164_or_404(raw: str) -> str:
 
 
 @partner_view
-def number_detail(request: HttpRequest, e164: str) -> HttpResponse:
+def number_detail(request: PartnerRequest, e164: str) -> HttpResponseBase:
     number = partner_number(request.user, _e164_or_404(e164))
     if number is None:
         raise Http404("No such number")
@@ -243,14 +208,22 @@ def number_detail(request: HttpRequest, e164: str) -> HttpResponse:
 
 
 # --- export ----------------------------------------------------------------------------------
-# inventory/exports.py's columns, minus the ops-only ones, written by its own writers.
+# inventory/exports.py's columns, minus the ops-only ones, written by its own writers, with a
+# header in words: a partner's file is read by people, not imported back.
 
 OPS_ONLY_COLUMNS = frozenset({"vendor", "routing", "notes", "visible_to", "delete_reason"})
 EXPORT_HEADER = [name for name, _ in EXPORT_COLUMNS if name not in OPS_ONLY_COLUMNS]
+EXPORT_LABELS = {
+    "number": "Number", "country": "Country", "sku": "SKU", "state": "State",
+    "capabilities": "Features", "golden": "Golden", "ported_in": "Ported in", "tags": "Tags",
+    "reserved_for": "Reserved for", "expires_at": "Ends", "organization": "Held by",
+    "organization_uuid": "Held by (uuid)", "subscription": "Subscription (uuid)",
+    "package": "Plan", "state_changed_at": "In state since",
+}
 
 
 @partner_view
-def export(request: HttpRequest) -> HttpResponse:
+def export(request: PartnerRequest) -> HttpResponseBase:
     filterset = _filterset(request)
     fmt = request.GET.get("format", "csv").lower()
     if fmt not in ("csv", "xlsx"):
@@ -263,13 +236,14 @@ def export(request: HttpRequest) -> HttpResponse:
     # The ops export's own writers (streamed CSV, write-only XLSX, formula neutralisation),
     # limited to the columns a partner may see.
     if fmt == "csv":
-        response = StreamingHttpResponse(csv_chunks(queryset, columns=EXPORT_HEADER),
+        response = StreamingHttpResponse(csv_chunks(queryset, columns=EXPORT_HEADER,
+                                                    labels=EXPORT_LABELS),
                                          content_type=CONTENT_TYPES["csv"])
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
     handle = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
     try:
-        write_xlsx(queryset, handle, columns=EXPORT_HEADER)
+        write_xlsx(queryset, handle, columns=EXPORT_HEADER, labels=EXPORT_LABELS)
     except ExportError as exc:
         handle.close()
         return HttpResponse(f"{exc}: export CSV or narrow the filter", status=400,

@@ -2,7 +2,7 @@
 
 from django import template
 
-from inventory.views import number_url
+from partners.views import number_url
 
 register = template.Library()
 

@@ -10,7 +10,7 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 
 from subscriptions.models import PartnerMembership
-from tests.dashboard.conftest import PASSWORD
+from tests.partners.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ import io
 import pytest
 
 from inventory.selectors import numbers_visible_to
-from inventory.views import number_url
+from partners.views import number_url
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +91,7 @@ def test_every_filter_with_their_values_exports_only_ours(world, client_for):
             body = b"".join(response.streaming_content)
             if fmt == "csv":
                 text = body.decode("utf-8-sig")
-                numbers = {r["number"] for r in csv.DictReader(io.StringIO(text))}
+                numbers = {r["Number"] for r in csv.DictReader(io.StringIO(text))}
                 assert not leaked(text, world, value), (param, value)
             else:
                 from openpyxl import load_workbook
@@ -152,10 +152,56 @@ def test_partner_user_cannot_reach_the_admin(world, client):
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
     assert client.get("/admin/inventory/phonenumber/").status_code == 302
     client.logout()
-    from tests.dashboard.conftest import PASSWORD
+    from tests.partners.conftest import PASSWORD
 
     response = client.post("/admin/login/?next=/admin/",
                            {"username": world.user.username, "password": PASSWORD})
     assert response.status_code == 200  # the form again, with an error
     assert "staff account" in response.content.decode()
     assert not world.user.is_staff
+
+
+def test_no_partner_number_is_ever_locked_cooling_or_deleted(world, ops_user, now):
+    """PARTNER_STATES (what the dashboard counts and filters by) holds every state the
+    services can leave a number of ours in: lock, cooling and delete all drop it from scope."""
+    from inventory.choices import DeleteReason, PolicyCause
+    from inventory.models import LifecyclePolicy, PhoneNumber
+    from inventory.services import number_delete, number_lock, number_release
+    from partners.selectors import PARTNER_STATES
+
+    offered_a, offered_b = world.ours_available
+    assert number_lock(numbers=[offered_a], actor=ops_user, remark="lock", now=now).done
+    assert number_delete(numbers=[offered_b], reason=DeleteReason.FAULTY, actor=ops_user,
+                         remark="faulty", now=now).done
+    LifecyclePolicy.objects.update_or_create(cause=PolicyCause.COOLING, country="", sku=None,
+                                             is_ported_in=None, defaults={"period_days": 3})
+    assert number_release(numbers=world.ours_own, actor=ops_user, remark="cool", now=now).done
+    moved = {offered_a.pk: "locked", offered_b.pk: "deleted", world.ours_own[0].pk: "cooling"}
+    assert dict(PhoneNumber.objects.filter(pk__in=moved).values_list("pk", "state")) == moved
+    states = set(numbers_visible_to(world.user).values_list("state", flat=True))
+    assert states and states <= set(PARTNER_STATES)
+    assert not numbers_visible_to(world.user).filter(pk__in=moved).exists()
+
+
+def test_the_timeline_takes_its_scope_from_numbers_visible_to(world, client_for, ops_user, now,
+                                                            monkeypatch):
+    """The timeline has no scope of its own: widen numbers_visible_to and the other holder's
+    period shows up; as shipped it is one "not visible" entry."""
+    import partners.selectors
+    from inventory.models import PhoneNumber
+    from inventory.services import number_release, number_reserve
+
+    number = world.theirs_reserved[0]
+    number_release(numbers=[number], actor=ops_user, remark="back", now=now + world.day)
+    number_reserve(numbers=[number], organization=world.customer, actor=ops_user,
+                   remark="now Beta", now=now + 2 * world.day)
+    client = client_for(world.user)
+    assert "hidden" in [e.kind for e in client.get(number_url(number.e164)).context["timeline"]]
+
+    def everything(user, *, rows=None):  # a scope widened to every number and history row
+        return PhoneNumber.objects.all() if rows is None else rows
+
+    monkeypatch.setattr(partners.selectors, "numbers_visible_to", everything)
+    timeline = client.get(number_url(number.e164)).context["timeline"]
+    assert "hidden" not in [e.kind for e in timeline]
+    assert any(new == "another organization" for e in timeline for _, _, new in e.changes)

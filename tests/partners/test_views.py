@@ -8,7 +8,7 @@ import io
 import pytest
 from django.urls import reverse
 
-from inventory.views import number_url
+from partners.views import number_url
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def e164s(numbers) -> set[str]:
 
 def csv_numbers(response) -> list[str]:
     text = b"".join(response.streaming_content).decode("utf-8-sig")
-    return [row["number"] for row in csv.DictReader(io.StringIO(text))]
+    return [row["Number"] for row in csv.DictReader(io.StringIO(text))]
 
 
 # --- summary -------------------------------------------------------------------------------
@@ -47,7 +47,16 @@ def test_summary_chart_and_lists(world, client_for):
     assert chart["total"] == 5
     assert [b["reserved"] for b in chart["bars"] if b["reserved"]] == [5]
     assert len(chart["bars"]) == 30
-    assert "<svg" in response.content.decode()
+    busiest = next(b for b in chart["bars"] if b["reserved"])
+    assert chart["busiest_day"] == busiest["day"] and busiest["peak"]
+    html = response.content.decode()
+    assert "<svg" in html and f"busiest day <strong>{busiest['day']:%-d %b}</strong>" in html
+    # Every bar lies inside the viewBox, so the scaled SVG shows the whole month.
+    assert all(chart["left"] <= b["x"] and b["x"] + b["w"] <= chart["right"] for b in chart["bars"])
+    # A lock is never in a partner's scope: no Locks series or legend that is always empty.
+    legend = html[html.index('id="chart-title"'):html.index("<svg")]
+    assert "Reservations" in legend and "Lock" not in legend
+    assert "bar-locked" not in html
     assert {n.e164 for n in response.context["ending_soon"]} == e164s(
         world.ours_reserved + world.ours_own + world.ours_second
     )
@@ -149,7 +158,7 @@ def test_bad_pattern_is_a_form_error_not_a_traceback(world, client_for):
 
 
 def test_pagination_without_full_count(world, client_for, make_numbers, monkeypatch):
-    import inventory.views as views
+    import partners.views as views
 
     make_numbers(60, start="+6560001000", visible_to=world.partner)
     client = client_for(world.user)
@@ -252,6 +261,32 @@ def test_a_number_that_leaves_our_scope_is_404(world, client_for, ops_user):
     assert client.get(number_url(number.e164)).status_code == 404
 
 
+
+def test_the_state_filter_offers_only_states_a_partner_number_can_be_in(world, client_for):
+    response = client_for(world.user).get("/partner/numbers/")
+    offered = [value for value, _ in response.context["form"].fields["state"].choices]
+    assert offered == ["available", "reserved", "assigned"]
+    html = response.content.decode()
+    assert 'value="reserved"' in html and 'value="locked"' not in html
+    # A state no partner number can be in is a form error that names the field, not a 500.
+    refused = client_for(world.user).get("/partner/numbers/", {"state": "locked"})
+    assert refused.status_code == 200 and "state" in refused.context["form"].errors
+    assert rows_of(refused) == []
+
+
+def test_charged_to_names_the_did_reservation_subscription(world, client_for, ops_user,
+                                                           make_subscription, now):
+    from inventory.services import number_extend
+
+    did = make_subscription(world.customer, kind="did_reservation", plan="DID Hold 12m")
+    number = world.ours_reserved[0]
+    assert number_extend(numbers=[number], did_reservation=did, actor=ops_user, now=now).done
+    html = client_for(world.user).get(number_url(number.e164)).content.decode()
+    section = html[html.index('aria-labelledby="res-title"'):html.index('aria-labelledby="timeline-title"')]
+    assert "Charged to" in section
+    assert "Beta Customer · DID Hold 12m" in section
+    assert str(did.uuid) not in section
+
 # --- export ---------------------------------------------------------------------------------
 
 def test_csv_export_is_exactly_the_filtered_table(world, client_for):
@@ -285,16 +320,21 @@ def test_xlsx_export_keeps_plus_as_text_and_neutralises_formulas(world, client_f
     assert response.status_code == 200
     sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
     header, *rows = list(sheet.iter_rows(values_only=True))
-    assert header[0] == "number"
-    assert not {"vendor", "routing", "notes", "visible_to", "delete_reason"} & set(header)
+    # Headers in words, the same in CSV and XLSX; the ops-only columns are not there.
+    assert header[:5] == ("Number", "Country", "SKU", "State", "Features")
+    assert "Ends" in header and "Held by" in header and "Reserved for" in header
+    assert not {"vendor", "routing", "notes", "visible_to", "delete_reason", "Vendor", "Routing",
+                "Notes"} & set(header)
+    assert not any("_" in h for h in header)
     by_number = {r[0]: dict(zip(header, r, strict=True)) for r in rows}
     assert set(by_number) == e164s(world.ours_reserved + world.ours_assigned + evil)
     cell = next(c for c in next(sheet.iter_rows(min_row=2, max_row=2)) if c.column == 1)
     assert cell.data_type == "s" and cell.value.startswith("+")
-    assert by_number[evil[0].e164]["reserved_for"] == "'=HYPERLINK(\"http://evil\")"
+    assert by_number[evil[0].e164]["Reserved for"] == "'=HYPERLINK(\"http://evil\")"
     csv_text = b"".join(client.get("/partner/numbers/export/", {
         "format": "csv", "number": evil[0].e164}).streaming_content).decode("utf-8-sig")
     assert "'=HYPERLINK" in csv_text and f"\n{evil[0].e164}," in csv_text.replace("\r\n", "\n")
+    assert csv_text.splitlines()[0].split(",") == list(header)
 
 
 def test_export_rejects_bad_format_and_bad_filters(world, client_for):
