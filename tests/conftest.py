@@ -55,25 +55,68 @@ def _service_requirements(request):
 
 
 DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+# The data migrations whose rows a flush removes and post_migrate does not bring back, beyond
+# inventory.defaults.ensure_defaults: (module, function) — called, not copied.
+SCHEDULE_MIGRATIONS = (
+    ("inventory.migrations.0003_importjob_confirmed", "create_schedule"),
+    ("notifications.migrations.0002_cancelled_status_and_default_schedules", "create_schedules"),
+)
 
 
-@pytest.fixture(autouse=True)
-def _shipped_rows(request):
-    """Put back the rows the migrations ship (policies, Ops groups) after a transactional
-    test emptied the tables, so no test depends on the order tests run in."""
-    marker = request.node.get_closest_marker("django_db")
-    if marker is None and not DB_FIXTURES & set(request.fixturenames):
-        return
-    transactional = (marker is not None and marker.kwargs.get("transaction")) or (
-        "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
-    )
-    request.getfixturevalue("transactional_db" if transactional else "db")
+_test_database_ready = False
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's, noting while the test database exists (the restore below must never
+    write to any other database)."""
+    global _test_database_ready
+    _test_database_ready = True
+    yield
+    _test_database_ready = False
+
+
+def _uses_database(item: pytest.Item) -> bool:
+    return _test_database_ready and (item.get_closest_marker("django_db") is not None or bool(
+        DB_FIXTURES & set(getattr(item, "fixturenames", ()))))
+
+
+def shipped_rows_missing() -> bool:
+    from django_celery_beat.models import PeriodicTask
+
     from inventory.models import LifecyclePolicy
 
-    if not (Group.objects.filter(name="Ops").exists() and LifecyclePolicy.objects.exists()):
-        from inventory.defaults import ensure_defaults
+    return not (Group.objects.filter(name="Ops").exists() and LifecyclePolicy.objects.exists()
+                and PeriodicTask.objects.exists())
 
-        ensure_defaults()
+
+def shipped_rows_restore() -> None:
+    """Write again what the migrations ship: policies, Ops groups (with their permissions)
+    and the default beat schedules, through the functions the migrations themselves run."""
+    import importlib
+
+    from django.apps import apps
+
+    from inventory.defaults import ensure_defaults
+
+    ensure_defaults()
+    for module, function in SCHEDULE_MIGRATIONS:
+        getattr(importlib.import_module(module), function)(apps, None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    """The one place that keeps tests independent of their order: a transactional test ends
+    with a flush that empties every table, the migrated rows too; once its fixtures are torn
+    down, put those rows back (committed), so whatever runs next sees the migrated database."""
+    result = yield
+    if _uses_database(item):
+        from pytest_django.plugin import blocking_manager_key
+
+        with item.config.stash[blocking_manager_key].unblock():
+            if shipped_rows_missing():
+                shipped_rows_restore()
+    return result
 
 
 @pytest.fixture

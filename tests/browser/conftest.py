@@ -1,15 +1,21 @@
 """Browser tests: Playwright for Python driving Debian's Chromium (never `playwright install`).
 
-Each test gets a live server (pytest-django, in a thread) and a fresh page. Screenshots
-the README shows are saved under docs/screenshots/.
+Each test gets a live server (pytest-django, in a thread) and a fresh page. Screenshots go to
+a temporary folder, so `make test` leaves the tree clean; `UPDATE_SCREENSHOTS=1` writes them to
+docs/screenshots/ (the README shows those) instead.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -43,11 +49,23 @@ def page(browser, live_server):
     context.close()
 
 
-@pytest.fixture
-def screenshot():
-    def save(page, name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
+@pytest.fixture(scope="session")
+def screenshot(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Page, str], Path]:
+    """`screenshot(page, name)` saves a full-page PNG `name`.png and returns its path.
+
+    Every browser test takes its pictures through this one helper. The folder is this run's
+    temporary one (pytest's tmp_path_factory, kept for the last runs) unless UPDATE_SCREENSHOTS=1,
+    then docs/screenshots/, the tracked pictures the README shows: refresh them on purpose,
+    never as a side effect of running the tests.
+    """
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        folder = SCREENSHOTS
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("screenshots")
+
+    def save(page: Page, name: str) -> Path:
+        path = folder / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
 

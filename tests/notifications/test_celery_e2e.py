@@ -26,8 +26,7 @@ from .conftest import REDIS_URL_FOR_TESTS, TEST_QUEUE, celery_broker, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.postgres, pytest.mark.redis,
-              pytest.mark.django_db(transaction=True),
-              pytest.mark.usefixtures("migrated_rows")]
+              pytest.mark.django_db(transaction=True)]
 
 
 def database_url() -> str:
