@@ -96,9 +96,9 @@ def test_partner_signs_in_filters_opens_a_number_and_exports(page, dashboard_wor
     with page.expect_download() as download_info:
         page.click("#export-csv")
     text = Path(download_info.value.path()).read_text(encoding="utf-8-sig")
-    exported = [row["number"] for row in csv.DictReader(io.StringIO(text))]
+    exported = [row["Number"] for row in csv.DictReader(io.StringIO(text))]
     assert exported == shown
-    assert {row["organization"] for row in csv.DictReader(io.StringIO(text))} == {"Harbour Logistics"}
+    assert {row["Held by"] for row in csv.DictReader(io.StringIO(text))} == {"Harbour Logistics"}
 
     # Open a number: its reservation and its timeline.
     page.click(f"#numbers-table a:text-is('{shown[0]}')")
