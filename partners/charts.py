@@ -13,7 +13,7 @@ from typing import Any
 from django.urls import reverse
 
 WIDTH, HEIGHT = 640, 220
-LEFT, RIGHT, BOTTOM, TOP = 40, 8, 26, 12
+LEFT, RIGHT, BOTTOM, TOP = 56, 8, 30, 12
 LABEL_EVERY = 7  # a date under every 7th bar: legible when the chart is phone-wide
 
 
