@@ -1,8 +1,8 @@
 """The partner dashboard on a phone (390×844, Chromium): nothing scrolls sideways, the chart
 shows the whole month with its busiest day, and a number's page fits.
 
-Same Chromium launch as tests/browser (Debian's Chromium through Playwright, never
-`playwright install`). Screenshots go to a temporary folder unless UPDATE_SCREENSHOTS=1,
+The Chromium is tests/browser's own `browser` fixture (Debian's Chromium through Playwright,
+never `playwright install`). Screenshots go to a temporary folder unless UPDATE_SCREENSHOTS=1,
 then to docs/screenshots/.
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from partners.views import number_url
+from tests.browser.conftest import browser  # noqa: F401  (the one Chromium launch, a fixture)
 from tests.partners.conftest import PASSWORD
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread
@@ -37,25 +37,10 @@ WIDEST_JS = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"],
-        )
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def phone(browser: Any, live_server: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=PHONE, base_url=live_server.url, is_mobile=True,
+def phone(request: pytest.FixtureRequest, live_server: Any) -> Iterator[Any]:
+    chromium = request.getfixturevalue("browser")  # tests/browser's, imported above
+    context = chromium.new_context(viewport=PHONE, base_url=live_server.url, is_mobile=True,
                                   has_touch=True, device_scale_factor=2)
     page = context.new_page()
     page.set_default_timeout(15_000)
