@@ -120,7 +120,7 @@ def test_the_dashboard_fits_a_phone(phone: Any, busy_world: Any, screenshot: Cal
     assert phone.evaluate("(() => { const w = document.querySelector('.chart-wrap');"
                           " return w.scrollWidth - w.clientWidth; })()") <= 0
     assert "Lock" not in phone.locator(".panel-head", has=phone.locator("#chart-title")).inner_text()
-    screenshot(phone, "dashboard-phone")
+    screenshot(phone, "partner-phone-summary")
 
     phone.goto("/partner/numbers/")
     assert_fits(phone, "/partner/numbers/")
@@ -129,11 +129,11 @@ def test_the_dashboard_fits_a_phone(phone: Any, busy_world: Any, screenshot: Cal
     states = phone.locator("input[name=state]")
     assert [states.nth(i).get_attribute("value") for i in range(states.count())] == \
         ["available", "reserved", "assigned"]
-    screenshot(phone, "dashboard-phone-numbers")
+    screenshot(phone, "partner-phone-numbers")
 
     phone.goto(number_url(busy_world.busy_number.e164))
     assert phone.locator("h1").inner_text() == busy_world.busy_number.e164
-    screenshot(phone, "dashboard-phone-number")
+    screenshot(phone, "partner-phone-number")
     assert_fits(phone, "a number's page")
     history = phone.locator("section[aria-labelledby=res-title] .table-wrap")
     assert history.evaluate("w => w.scrollWidth - w.clientWidth") <= 0  # fits, no inner scroll
