@@ -38,7 +38,14 @@ from .admin_views import (
     pattern_search,
     run_action,
 )
-from .choices import CAPABILITIES, Action, NumberState, actions_from
+from .choices import (
+    ACTION_PERMISSIONS,
+    CAPABILITIES,
+    MASS_EDIT_PERMISSION,
+    Action,
+    NumberState,
+    actions_from,
+)
 from .forms import (
     AssignForm,
     DeleteForm,
@@ -63,6 +70,12 @@ from .services import (
 )
 
 S = NumberState
+A = Action
+
+
+def _perm(action: str) -> str:
+    """The codename an admin action needs: the one table, inventory.choices.ACTION_PERMISSIONS."""
+    return ACTION_PERMISSIONS[action][0]
 
 # The tabs, in the order ops work through them; "" is All.
 TABS = [S.AVAILABLE, S.RESERVED, S.ASSIGNED, S.LOCKED, S.COOLING, S.DELETED, ""]
@@ -297,39 +310,9 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # numbers leave through the life cycle (the Deleted tab), never as rows
 
-    def _may(self, request, codename: str) -> bool:
-        return request.user.has_perm(f"inventory.{codename}")
-
-    def has_reserve_number_permission(self, request):
-        return self._may(request, "reserve_number")
-
-    def has_assign_number_permission(self, request):
-        return self._may(request, "assign_number")
-
-    def has_extend_number_permission(self, request):
-        return self._may(request, "extend_number")
-
-    def has_release_number_permission(self, request):
-        return self._may(request, "release_number")
-
-    def has_lock_number_permission(self, request):
-        return self._may(request, "lock_number")
-
-    def has_unlock_number_permission(self, request):
-        return self._may(request, "unlock_number")
-
-    def has_delete_number_permission(self, request):
-        return self._may(request, "delete_number")
-
-    def has_recover_number_permission(self, request):
-        return self._may(request, "recover_number")
-
-    def has_mass_edit_number_permission(self, request):
-        return self._may(request, "mass_edit_number")
-
     # --- actions ------------------------------------------------------------------------
 
-    @admin.action(description="Reserve selected numbers…", permissions=["reserve_number"])
+    @admin.action(description="Reserve selected numbers…", permissions=[_perm(A.RESERVE)])
     def reserve(self, request, queryset):
         return run_action(self, request, queryset, title="Reserve numbers", verb="Reserve",
                           form_class=ReserveForm, service=number_reserve,
@@ -337,53 +320,53 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
                                     "for the policy's period.")
 
     @admin.action(description="Assign selected numbers to a subscription…",
-                  permissions=["assign_number"])
+                  permissions=[_perm(A.ASSIGN)])
     def assign(self, request, queryset):
         return run_action(self, request, queryset, title="Assign numbers", verb="Assign",
                           form_class=AssignForm, service=number_assign,
                           help_text="Available or reserved numbers go to an active service "
                                     "subscription.")
 
-    @admin.action(description="Extend reservations (DID reservation)…", permissions=["extend_number"])
+    @admin.action(description="Extend reservations (DID reservation)…", permissions=[_perm(A.EXTEND)])
     def extend(self, request, queryset):
         return run_action(self, request, queryset, title="Extend reservations", verb="Extend",
                           form_class=ExtendForm, service=number_extend,
                           help_text="The reservation becomes charged and lasts as long as the DID "
                                     "reservation subscription.")
 
-    @admin.action(description="Release selected numbers…", permissions=["release_number"])
+    @admin.action(description="Release selected numbers…", permissions=[_perm(A.RELEASE)])
     def release(self, request, queryset):
         return run_action(self, request, queryset, title="Release numbers", verb="Release",
                           form_class=RemarkForm, service=number_release, destructive=True,
                           help_text="The reservations end now; the numbers become available (or "
                                     "cooling when the policy says so).")
 
-    @admin.action(description="Lock selected numbers…", permissions=["lock_number"])
+    @admin.action(description="Lock selected numbers…", permissions=[_perm(A.LOCK)])
     def lock(self, request, queryset):
         return run_action(self, request, queryset, title="Lock numbers", verb="Lock",
                           form_class=RemarkForm, service=number_lock,
                           help_text="Available numbers are locked for the policy's period.")
 
-    @admin.action(description="Unlock selected numbers…", permissions=["unlock_number"])
+    @admin.action(description="Unlock selected numbers…", permissions=[_perm(A.UNLOCK)])
     def unlock(self, request, queryset):
         return run_action(self, request, queryset, title="Unlock numbers", verb="Unlock",
                           form_class=RemarkForm, service=number_unlock, destructive=True,
                           help_text="The locks end now; the numbers become available.")
 
-    @admin.action(description="Delete selected numbers (life cycle)…", permissions=["delete_number"])
+    @admin.action(description="Delete selected numbers (life cycle)…", permissions=[_perm(A.DELETE)])
     def delete_numbers(self, request, queryset):
         return run_action(self, request, queryset, title="Delete numbers", verb="Delete",
                           form_class=DeleteForm, service=number_delete, destructive=True,
                           help_text="Available or locked numbers move to the Deleted tab; they "
                                     "can be recovered.")
 
-    @admin.action(description="Recover deleted numbers…", permissions=["recover_number"])
+    @admin.action(description="Recover deleted numbers…", permissions=[_perm(A.RECOVER)])
     def recover(self, request, queryset):
         return run_action(self, request, queryset, title="Recover numbers", verb="Recover",
                           form_class=RemarkForm, service=number_recover,
                           help_text="Deleted numbers become available again.")
 
-    @admin.action(description="Mass edit attributes…", permissions=["mass_edit_number"])
+    @admin.action(description="Mass edit attributes…", permissions=[MASS_EDIT_PERMISSION[0]])
     def mass_edit(self, request, queryset):
         return run_action(self, request, queryset, title="Mass edit numbers", verb="Mass edit",
                           form_class=MassEditForm, service=number_update_attributes,
@@ -460,6 +443,20 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
 
 
 # --- catalogue ----------------------------------------------------------------------------
+
+
+def _permission_check(codename: str):
+    def has_permission(self, request) -> bool:
+        return request.user.has_perm(f"inventory.{codename}")
+
+    has_permission.__name__ = f"has_{codename}_permission"
+    return has_permission
+
+
+# Django asks `has_<codename>_permission` for an action's `permissions=[…]`: one method per
+# row of the one table (inventory.choices), not one written out per action.
+for _codename, _ in [*ACTION_PERMISSIONS.values(), MASS_EDIT_PERMISSION]:
+    setattr(PhoneNumberAdmin, f"has_{_codename}_permission", _permission_check(_codename))
 
 
 class VendorChangeList(ChangeList):

@@ -24,18 +24,17 @@ from django.contrib import messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import select_template
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
-from django.utils.text import get_valid_filename
 
-from . import exports, imports
+from . import exports, files
 from .choices import ImportJobStatus as J
 from .models import ImportJob
+from .services import ServiceError, import_job_confirm, import_job_start
+from .tasks import import_job_dispatch
 
 PREVIEW_ERRORS = 100  # refused rows listed on the preview page; the error report has all
 
@@ -61,8 +60,8 @@ class ImportUploadForm(forms.Form):
     def clean_file(self):
         upload = self.cleaned_data["file"]
         try:
-            imports.check_size(upload.size)
-        except imports.ImportFileError as exc:
+            files.check_size(upload.size)
+        except files.ImportFileError as exc:
             raise forms.ValidationError(str(exc)) from None
         return upload
 
@@ -216,34 +215,20 @@ class NumberImportExportMixin:
             form = ImportUploadForm(initial={"country": default_country})
         recent = ImportJob.objects.filter(created_by=request.user).order_by("-created_at")[:10]
         context = self._context(request, "Import numbers", form=form, recent_jobs=recent,
-                                limits=imports.limits(),
-                                max_mb=imports.limits()["max_bytes"] // imports.MB)
+                                limits=files.limits(),
+                                max_mb=files.limits()["max_bytes"] // files.MB)
         return TemplateResponse(request, self.import_template, context)
 
     def _start_job(self, request, form) -> ImportJob | None:
-        upload = form.cleaned_data["file"]
-        name = Path(upload.name).name[:255]
-        upload.name = get_valid_filename(name) or "upload"
-        job = ImportJob.objects.create(
-            file=upload, original_name=name, country=form.cleaned_data["country"],
-            all_or_nothing=not form.cleaned_data["valid_only"], created_by=request.user,
-        )
         try:
-            kind = imports.check_file(job.file.path)
-            rows = imports.estimate_rows(job.file.path, kind)
-        except imports.ImportFileError as exc:
-            job.file.delete(save=False)
-            job.delete()
-            form.add_error("file", f"{name}: {exc}")
+            job = import_job_start(upload=form.cleaned_data["file"], country=form.cleaned_data["country"],
+                                   all_or_nothing=not form.cleaned_data["valid_only"], actor=request.user)
+        except ServiceError as exc:
+            form.add_error("file", " ".join(exc.messages))
             return None
-        job.total_rows = rows
-        job.save(update_fields=["total_rows"])
-        if rows > imports.limits()["background_rows"]:
-            imports.enqueue_job(job, confirm=False)
-            messages.info(request, f"{name}: about {rows:,} rows, checked in the background. "
-                                   "This page follows its progress.")
-        else:
-            imports.run_job(job.pk, confirm=False)
+        if import_job_dispatch(job=job, confirm=False):
+            messages.info(request, f"{job.original_name}: about {job.total_rows:,} rows, checked in "
+                                   "the background. This page follows its progress.")
         return job
 
     def import_job_view(self, request, job):
@@ -279,30 +264,15 @@ class NumberImportExportMixin:
         here = self._url("import_job", job.uuid)
         if request.method != "POST":
             return HttpResponseRedirect(here)
-        with transaction.atomic():
-            job = ImportJob.objects.select_for_update().get(pk=job.pk)
-            if job.status != J.PREVIEWED or job.confirmed_at is not None:
-                messages.warning(request, "This import has already been confirmed.")
-                return HttpResponseRedirect(here)
-            all_or_nothing = not request.POST.get("valid_only")
-            valid = job.created_count + job.updated_count + job.unchanged_count
-            if all_or_nothing and job.rejected_count:
-                messages.error(request, f"Nothing imported: {job.rejected_count:,} rows are refused and "
-                                        "the import is all or nothing. Fix the file and upload it again, "
-                                        "or tick “Import only the valid rows”.")
-                return HttpResponseRedirect(here)
-            if not valid:
-                messages.error(request, "Nothing to import: no row is valid.")
-                return HttpResponseRedirect(here)
-            job.all_or_nothing = all_or_nothing
-            job.confirmed_at = timezone.now()
-            job.confirmed_by = request.user
-            job.save(update_fields=["all_or_nothing", "confirmed_at", "confirmed_by"])
-        if job.total_rows > imports.limits()["background_rows"]:
-            imports.enqueue_job(job, confirm=True)
+        try:
+            job = import_job_confirm(job=job, actor=request.user,
+                                     all_or_nothing=not request.POST.get("valid_only"))
+        except ServiceError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return HttpResponseRedirect(here)
+        if import_job_dispatch(job=job, confirm=True):
             messages.info(request, f"{job.original_name}: importing in the background.")
         else:
-            imports.run_job(job.pk, confirm=True)
             job.refresh_from_db()
             level = messages.SUCCESS if job.status == J.DONE else messages.ERROR
             messages.add_message(request, level, job.message)

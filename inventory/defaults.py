@@ -15,6 +15,8 @@ DEFAULT_POLICIES = [
     ("cooling", 0, "off; peers: Kazoo aging, VOSS cooling, JeraSoft hold"),
     ("notice_lead", 7, "seeds: notice lead time"),
 ]
+# The period a cause has when no LifecyclePolicy row matches (inventory.services.policies).
+DEFAULT_DAYS: dict[str, int] = {cause: days for cause, days, _ in DEFAULT_POLICIES}
 OUR_APPS = ("inventory", "subscriptions", "notifications")
 
 

@@ -23,6 +23,8 @@ from django.db.models.lookups import In
 from django.utils import timezone
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from numbermgmt.words import NO_WORD, YES_WORD, yes_no
+
 from .choices import CAPABILITIES
 
 # The header names are the import's column names, so an exported file imports back
@@ -104,7 +106,7 @@ _PYTHON = {
     "number": lambda v: v,  # typed text, never neutralised: its `+` is part of the number
     "plain": lambda v: v or "",
     "free": lambda v: neutralise(v or ""),
-    "yes_no": lambda v: "yes" if v else "no",
+    "yes_no": yes_no,
     "capabilities": lambda *flags: ";".join(c for c, on in zip(CAPABILITIES, flags, strict=True) if on),
     "tags": lambda v: neutralise(v.strip(";")),
     "uuid": lambda v: str(v) if v else "",
@@ -159,7 +161,7 @@ def _sql(kind: str, lookups: tuple[str, ...]):
         return _nullif_empty(_neutralised(Func(F(lookup), Value(";"), function="btrim",
                                                output_field=TextField())))
     if kind == "yes_no":
-        return Case(When(**{lookup: True}, then=Value("yes")), default=Value("no"),
+        return Case(When(**{lookup: True}, then=Value(YES_WORD)), default=Value(NO_WORD),
                     output_field=TextField())
     if kind == "uuid":
         return Cast(lookup, CharField())

@@ -14,10 +14,10 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from subscriptions.choices import OrganizationKind
 from subscriptions.models import Organization, Subscription
+from subscriptions.selectors import partner_find
 
-from .choices import CAPABILITIES, DeleteReason, NumberState
+from .choices import CAPABILITIES, Action, DeleteReason, NumberState, action_permission
 from .models import PhoneNumber, Sku, Vendor
 from .services import EDITABLE_ATTRS
 
@@ -38,19 +38,18 @@ def lookup_by_uuid(model, value: str, label: str):
 
 
 def lookup_partner(value: str) -> Organization:
-    """A partner named by uuid or by domain (what ops have at hand)."""
+    """A partner named by uuid or by domain (subscriptions.selectors.partner_find), or a
+    ValidationError that says what was wrong with the value."""
     text = (value or "").strip()
+    partner = partner_find(text)
+    if partner is not None:
+        return partner
     try:
         uuid.UUID(text)
     except ValueError:
-        partner = Organization.objects.filter(domain__iexact=text, kind=OrganizationKind.PARTNER).first()
-        if partner is None:
-            raise ValidationError(f"No partner has the uuid or domain “{text}”.") from None
-        return partner
+        raise ValidationError(f"No partner has the uuid or domain “{text}”.") from None
     org = lookup_by_uuid(Organization, text, "organization")
-    if not org.is_partner:
-        raise ValidationError(f"{org.name} is a customer; only a partner can be chosen here.")
-    return org
+    raise ValidationError(f"{org.name} is a customer; only a partner can be chosen here.")
 
 
 def remark_field(required: bool = True,
@@ -238,7 +237,7 @@ class AddNumbersForm(forms.Form):
         """Adding numbers locked is a lock: the same permission and a remark, as the action."""
         data = super().clean()
         if data.get("state") == NumberState.LOCKED:
-            if self.user is not None and not self.user.has_perm("inventory.lock_number"):
+            if self.user is not None and not self.user.has_perm(action_permission(Action.LOCK)):
                 self.add_error("state", "Adding numbers locked needs the lock permission.")
             if not (data.get("remark") or "").strip():
                 self.add_error("remark", "Say why the numbers are locked: the remark is kept "

@@ -1,51 +1,60 @@
-"""Reading import files: bounded before parsing, streamed, checked cell by cell.
+"""Import files: cells → checked rows → the import rules, and the job runner.
 
-This module turns a CSV, XLSX or XLS file into checked rows (`services.ImportRow`) and
-feeds them to `services.numbers_import` in chunks; the rules about what a row may change
-live there. A million-row file is never held in memory: rows are read as a stream,
-checked, diffed against the database one chunk at a time and written set-wise.
+inventory.files bounds and reads the file; this module checks it cell by cell, turning it
+into checked rows (`ImportRow`) that it feeds to `numbers_import` in chunks; the rules
+about what a row may change live there (inventory.services.importing), and every write of
+an ImportJob in inventory.services.import_jobs. A million-row file is never held in
+memory: rows are read as a stream, checked, diffed against the database one chunk at a
+time and written set-wise.
 
 Row numbers are the spreadsheet's: the header is row 1, the first data row is row 2.
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import csv
 import datetime as dt
+import io
 import logging
-import os
 import re
+import tempfile
 import time
 import uuid
-import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import phonenumbers
-from django.conf import settings
-from django.db import connection, transaction
+from django.core.files import File
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from subscriptions.choices import OrganizationKind
+from numbermgmt.words import parse_yes_no
 from subscriptions.models import Organization, Subscription
+from subscriptions.selectors import partner_find
 
-from . import services
-from .choices import CAPABILITIES, NumberState
+from .choices import CAPABILITIES, ImportJobStatus, NumberState
 from .exports import neutralise
-from .models import PhoneNumber, Sku, Vendor
+from .files import MB, ImportFileError, Table, check_file, estimate_rows, limits, open_table
+from .models import ImportJob, PhoneNumber, Sku, Vendor
 from .numbers import E164_RE, NumberError, check_e164, normalize
+from .services import ServiceError
+from .services.import_jobs import (
+    import_job_claim,
+    import_job_fail,
+    import_job_finish,
+    import_job_progress,
+    import_job_progress_close,
+)
+from .services.importing import ImportRow, numbers_import
 
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 20_000
 KEEP_ERRORS = 1000  # kept in memory for the preview; the error file has them all
-MB = 1024 * 1024
 
 # Header names as people write them → the column they mean.
 HEADER_ALIASES = {
@@ -69,28 +78,8 @@ HEADER_ALIASES = {
     "subscription": "subscription", "subscription_uuid": "subscription",
 }
 REQUIRED = ("number", "vendor", "sku")  # and country, unless a default country is given
-TRUE = {"yes", "y", "true", "t", "1", "on", "x"}
-FALSE = {"no", "n", "false", "f", "0", "off"}
 CAPABILITY_SPLIT = re.compile(r"[;,|/\s]+")
 MAX_LENGTHS = {"routing": 100, "tags": 500, "reserved_for": 150}
-
-
-class ImportFileError(Exception):
-    """The file as a whole cannot be imported (size, format, header); nothing was changed."""
-
-
-def limits() -> dict[str, int]:
-    conf = settings.NUMBERMGMT
-    max_bytes = int(conf.get("IMPORT_MAX_BYTES", 200 * MB))
-    return {
-        "max_bytes": max_bytes,
-        "max_rows": int(conf.get("IMPORT_MAX_ROWS", 2_000_000)),
-        "background_rows": int(conf.get("IMPORT_BACKGROUND_ROWS", 5000)),
-        # An XLSX is a zip: checked from its directory before anything is inflated.
-        "max_unzipped_bytes": int(conf.get("IMPORT_MAX_UNZIPPED_BYTES", max(1024 * MB, max_bytes))),
-        "max_inflate_ratio": int(conf.get("IMPORT_MAX_INFLATE_RATIO", 100)),
-        "max_xls_bytes": int(conf.get("IMPORT_MAX_XLS_BYTES", 64 * MB)),
-    }
 
 
 # --- errors and the summary ------------------------------------------------------------
@@ -128,10 +117,6 @@ class ImportSummary:
     imported: bool = False
     seconds: float = 0.0
 
-    @property
-    def valid(self) -> int:
-        return self.created + self.changed + self.unchanged
-
     def message(self) -> str:
         if self.file_error:
             return f"{self.name}: nothing imported: {self.file_error}"
@@ -145,243 +130,6 @@ class ImportSummary:
             verdict = "nothing imported (all or nothing: fix the refused rows, or import only the valid ones)"
         ignored = f"; ignored columns: {', '.join(self.ignored_columns)}" if self.ignored_columns else ""
         return f"{self.name}: {verdict}. {counts}{ignored}."
-
-
-# --- bounds and formats -----------------------------------------------------------------
-
-
-def sniff_kind(path: str | Path) -> str:
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if head.startswith(b"PK\x03\x04"):
-        return "xlsx"
-    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return "xls"
-    return "csv"
-
-
-def check_size(size: int) -> None:
-    bound = limits()["max_bytes"]
-    if size > bound:
-        raise ImportFileError(f"the file is {size / MB:,.1f} MB; at most {bound / MB:,.0f} MB")
-    if size == 0:
-        raise ImportFileError("the file is empty")
-
-
-def check_zip(path: str | Path) -> None:
-    """Refuse a zip bomb from the zip directory alone, before any member is inflated.
-
-    Python's zipfile never inflates a member past the size its directory declares, so
-    checking the declared sizes bounds what openpyxl can unpack.
-    """
-    bounds = limits()
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ImportFileError(f"not a readable XLSX file ({exc})") from None
-    if len(members) > 10_000:
-        raise ImportFileError(f"the spreadsheet holds {len(members):,} parts; a real one has a few dozen")
-    total = sum(m.file_size for m in members)
-    if total > bounds["max_unzipped_bytes"]:
-        raise ImportFileError(
-            f"the spreadsheet would unpack to {total / MB:,.0f} MB; at most "
-            f"{bounds['max_unzipped_bytes'] / MB:,.0f} MB"
-        )
-    ratio = bounds["max_inflate_ratio"]
-    for member in members:
-        if member.file_size > MB and member.file_size > ratio * max(member.compress_size, 1):
-            raise ImportFileError(
-                f"the spreadsheet part {member.filename} inflates "
-                f"{member.file_size / max(member.compress_size, 1):,.0f}-fold (at most {ratio}-fold "
-                "is accepted): this looks like a zip bomb"
-            )
-
-
-def check_file(path: str | Path) -> str:
-    """Size and (XLSX) inflate bounds; returns the format ("csv", "xlsx" or "xls")."""
-    size = os.path.getsize(path)
-    check_size(size)
-    kind = sniff_kind(path)
-    if kind == "xlsx":
-        check_zip(path)
-    elif kind == "xls" and size > limits()["max_xls_bytes"]:
-        # xlrd reads a whole workbook into memory; a real one (65,536 rows at most) is small.
-        raise ImportFileError(f"a legacy XLS file of {size / MB:,.0f} MB; at most "
-                              f"{limits()['max_xls_bytes'] / MB:,.0f} MB (save it as XLSX or CSV)")
-    return kind
-
-
-def detect_encoding(path: str | Path) -> str:
-    """UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252 / Latin-1."""
-    return _scan(path)[0]
-
-
-def _scan(path: str | Path) -> tuple[str, bool]:
-    """(encoding, whether the file holds a NUL byte): one pass over the bytes."""
-    with open(path, "rb") as f:
-        head = f.read(4)
-        if head.startswith(codecs.BOM_UTF8):
-            encoding = "utf-8-sig"
-        elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16", True
-        else:
-            encoding = "utf-8"
-        f.seek(0)
-        decoder = codecs.getincrementaldecoder(encoding)()
-        nul = False
-        try:
-            while block := f.read(MB):
-                nul = nul or b"\0" in block
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-            return encoding, nul
-        except UnicodeDecodeError:
-            pass
-        f.seek(0)
-        decoder = codecs.getincrementaldecoder("cp1252")()
-        try:
-            while block := f.read(MB):
-                nul = nul or b"\0" in block
-                decoder.decode(block)
-            return "cp1252", nul
-        except UnicodeDecodeError:
-            return "latin-1", True
-
-
-def sniff_delimiter(first_line: str) -> str:
-    """The delimiter the header line uses: headers never contain one, so count them."""
-    counts = {d: 0 for d in (",", ";", "\t", "|")}
-    quoted = False
-    for ch in first_line:
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch in counts:
-            counts[ch] += 1
-    best = max(counts, key=lambda d: counts[d])
-    if counts[best]:
-        return best
-    try:
-        return csv.Sniffer().sniff(first_line, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
-
-
-def estimate_rows(path: str | Path, kind: str | None = None) -> int:
-    """A cheap upper bound of the data rows, to choose between now and the background."""
-    kind = kind or sniff_kind(path)
-    if kind == "csv":
-        lines, last = 0, b"\n"
-        with open(path, "rb") as f:
-            while block := f.read(4 * MB):
-                lines += block.count(b"\n")
-                last = block[-1:]
-        if last != b"\n":
-            lines += 1  # a last line without newline
-        return max(lines - 1, 0)
-    with open_table(path, kind) as table:
-        return max((table.declared_rows or 1) - 1, 0)
-
-
-@dataclass
-class Table:
-    kind: str
-    rows: Iterator[tuple[int, list[Any]]]  # (spreadsheet row number, cells), header included
-    declared_rows: int | None = None
-    nul_possible: bool = True  # False when the reader knows no cell can hold a NUL
-
-
-@contextmanager
-def open_table(path: str | Path, kind: str | None = None) -> Iterator[Table]:
-    kind = kind or sniff_kind(path)
-    if kind == "xlsx":
-        with _open_xlsx(path) as table:
-            yield table
-    elif kind == "xls":
-        yield _open_xls(path)
-    else:
-        with _open_csv(path) as table:
-            yield table
-
-
-@contextmanager
-def _open_csv(path) -> Iterator[Table]:
-    encoding, nul = _scan(path)
-    with open(path, encoding=encoding, newline="") as stream:
-        first = stream.readline(64 * 1024)
-        stream.seek(0)
-        reader = csv.reader(stream, delimiter=sniff_delimiter(first))
-
-        def rows():
-            try:
-                yield from enumerate(reader, start=1)
-            except csv.Error as exc:
-                raise ImportFileError(f"not a readable CSV file near line {reader.line_num}: {exc}") from None
-
-        yield Table("csv", rows(), nul_possible=nul)
-
-
-@contextmanager
-def _open_xlsx(path) -> Iterator[Table]:
-    import openpyxl
-
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged or hostile file
-        raise ImportFileError(f"not a readable XLSX file ({type(exc).__name__}: {exc})") from None
-    try:
-        if not workbook.worksheets:
-            raise ImportFileError("the spreadsheet has no sheet")
-        sheet = workbook.worksheets[0]
-        declared = sheet.max_row
-        # The declared dimension may lie; do not let openpyxl pad rows up to it.
-        sheet.reset_dimensions()
-
-        def rows():
-            try:
-                for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                    yield number, list(values)
-            except ImportFileError:
-                raise
-            except Exception as exc:
-                raise ImportFileError(f"not a readable XLSX file ({type(exc).__name__}: {exc})") from None
-
-        yield Table("xlsx", rows(), declared_rows=declared, nul_possible=False)  # XML has no NUL
-    finally:
-        workbook.close()
-
-
-def _open_xls(path) -> Table:
-    import xlrd
-
-    try:
-        book = xlrd.open_workbook(path, on_demand=True)
-        sheet = book.sheet_by_index(0)
-    except Exception as exc:
-        raise ImportFileError(f"not a readable XLS file ({type(exc).__name__}: {exc})") from None
-
-    def cell(c) -> Any:
-        if c.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
-            return None
-        if c.ctype == xlrd.XL_CELL_DATE:
-            try:
-                return xlrd.xldate.xldate_as_datetime(c.value, book.datemode)
-            except Exception:
-                return c.value
-        if c.ctype == xlrd.XL_CELL_BOOLEAN:
-            return bool(c.value)
-        if c.ctype == xlrd.XL_CELL_ERROR:
-            return xlrd.error_text_from_code.get(c.value, "#ERROR")
-        return c.value
-
-    def rows():
-        try:
-            for r in range(sheet.nrows):
-                yield r + 1, [cell(c) for c in sheet.row(r)]
-        finally:
-            book.release_resources()
-
-    return Table("xls", rows(), declared_rows=sheet.nrows)
 
 
 # --- cells ------------------------------------------------------------------------------
@@ -408,12 +156,10 @@ def _bool(value: Any) -> bool | None:
         return value
     if isinstance(value, int | float) and value in (0, 1):
         return bool(value)
-    text = _text(value).lower()
-    if text in TRUE:
-        return True
-    if text in FALSE:
-        return False
-    raise ValueError
+    flag = parse_yes_no(_text(value))
+    if flag is None:
+        raise ValueError
+    return flag
 
 
 def _datetime(value: Any) -> dt.datetime:
@@ -434,7 +180,7 @@ def _datetime(value: Any) -> dt.datetime:
 
 
 class RowChecker:
-    """Checks one row's cells and turns them into a services.ImportRow, or row errors."""
+    """Checks one row's cells and turns them into a ImportRow, or row errors."""
 
     def __init__(self, header: list[Any], *, country: str | None):
         self.columns: dict[str, int] = {}
@@ -481,13 +227,8 @@ class RowChecker:
     def partner(self, value: str) -> int | None:
         key = value.casefold()
         if key not in self._partners:
-            partners = Organization.objects.filter(kind=OrganizationKind.PARTNER)
-            found = None
-            if _is_uuid(value):
-                found = partners.filter(uuid=value).values_list("pk", flat=True).first()
-            if found is None:
-                found = partners.filter(domain__iexact=value).values_list("pk", flat=True).first()
-            self._partners[key] = found
+            found = partner_find(value)
+            self._partners[key] = found.pk if found else None
         return self._partners[key]
 
     def organization(self, value: str) -> Organization | None:
@@ -587,7 +328,7 @@ class RowChecker:
                 attrs |= result[0]
         return attrs, problems
 
-    def check(self, line: int, cells: list[Any]) -> tuple[services.ImportRow | None, list[RowError]]:
+    def check(self, line: int, cells: list[Any]) -> tuple[ImportRow | None, list[RowError]]:
         if len(cells) < self.width:
             cells = list(cells) + [None] * (self.width - len(cells))
         if not any(cells):
@@ -689,7 +430,7 @@ class RowChecker:
 
         if errors:
             return None, errors
-        return services.ImportRow(
+        return ImportRow(
             line=line, e164=e164, country=region, attrs=attrs, state=state,
             organization=organization, subscription=subscription, reserved_for=reserved_for,
             expires_at=expires_at,
@@ -779,7 +520,7 @@ def import_file(path: str | Path, *, actor, name: str | None = None, country: st
         summary.file_error = str(exc)
         summary.imported = False
         report.write(RowError(0, "file", str(exc)))
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         summary.file_error = " ".join(exc.messages)
         summary.imported = False
         report.write(RowError(0, "file", summary.file_error))
@@ -790,7 +531,7 @@ def import_file(path: str | Path, *, actor, name: str | None = None, country: st
 def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, actor, remark: str,
          dry_run: bool, all_or_nothing: bool, max_rows: int, chunk_rows: int, progress,
          now: dt.datetime) -> None:
-    chunk: list[services.ImportRow] = []
+    chunk: list[ImportRow] = []
 
     def flush() -> None:
         if not chunk:
@@ -798,8 +539,8 @@ def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, a
         # All or nothing: once a row is refused nothing will be kept, so stop writing and
         # only check the rest (dry run), for a complete report.
         write = not dry_run and not (all_or_nothing and summary.refused)
-        outcome = services.numbers_import(rows=chunk, actor=actor, remark=remark, dry_run=not write,
-                                          now=now)
+        outcome = numbers_import(rows=chunk, actor=actor, remark=remark, dry_run=not write,
+                                 now=now)
         summary.created += outcome.created
         summary.changed += outcome.changed
         summary.unchanged += outcome.unchanged
@@ -836,48 +577,19 @@ def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, a
 
 
 class JobProgress:
-    """Writes a running job's progress where the admin's poller can see it.
-
-    The import runs in one long transaction, so its own connection's writes stay invisible
-    until the end; on PostgreSQL progress goes through a second, autocommit connection.
-    """
+    """Reports a running job's progress at most every `every` seconds (import_job_progress
+    writes it where the admin's poller sees it, outside the import's transaction)."""
 
     def __init__(self, job_id: int, *, every: float = 0.5):
         self.job_id = job_id
         self.every = every
         self.last = 0.0
-        self.side = None
-        if connection.vendor == "postgresql":
-            try:
-                import psycopg
-
-                conf = connection.settings_dict
-                django_only = {"pool", "server_side_binding", "isolation_level", "assume_role"}
-                options = {k: v for k, v in conf.get("OPTIONS", {}).items() if k not in django_only}
-                self.side = psycopg.connect(
-                    dbname=conf["NAME"], user=conf.get("USER") or None,
-                    password=conf.get("PASSWORD") or None, host=conf.get("HOST") or None,
-                    port=conf.get("PORT") or None, autocommit=True, connect_timeout=2, **options,
-                )
-                self.side.execute("SET lock_timeout = '1s'")
-            except Exception:  # progress is nice to have, never a reason to fail an import
-                log.warning("import progress: no side connection", exc_info=True)
-                self.side = None
 
     def __call__(self, processed: int) -> None:
         if time.monotonic() - self.last < self.every:
             return
         self.last = time.monotonic()
-        if self.side is not None:
-            try:
-                self.side.execute("UPDATE inventory_importjob SET processed_rows = %s WHERE id = %s",
-                                  [processed, self.job_id])
-            except Exception:
-                log.warning("import progress: update failed", exc_info=True)
-
-    def close(self) -> None:
-        if self.side is not None:
-            self.side.close()
+        import_job_progress(job_id=self.job_id, processed=processed)
 
 
 def run_job(job_id: int, *, confirm: bool) -> str:
@@ -886,10 +598,6 @@ def run_job(job_id: int, *, confirm: bool) -> str:
     The job is claimed with a conditional UPDATE first, so a task delivered twice, or a
     job resumed by beat while its own task starts, runs once.
     """
-    from .choices import ImportJobStatus as J
-    from .models import ImportJob
-    from .services import import_job_claim, import_job_fail
-
     job = ImportJob.objects.get(pk=job_id)
     try:
         total = estimate_rows(job.file.path)
@@ -899,66 +607,31 @@ def run_job(job_id: int, *, confirm: bool) -> str:
         return ImportJob.objects.values_list("status", flat=True).get(pk=job.pk)
     job.refresh_from_db()
     actor = (job.confirmed_by or job.created_by) if confirm else job.created_by
-    progress = JobProgress(job.pk)
     errors = _SpooledText()
     try:
         summary = import_file(
             job.file.path, actor=actor, name=job.original_name, country=job.country or None,
-            all_or_nothing=job.all_or_nothing, dry_run=not confirm, progress=progress,
+            all_or_nothing=job.all_or_nothing, dry_run=not confirm, progress=JobProgress(job.pk),
             error_stream=errors,
         )
     except Exception as exc:  # a bug, not bad input: keep the job readable and say so
         log.exception("import job %s failed", job.pk)
         import_job_fail(job_id=job.pk, message=f"The import failed unexpectedly "
                                                f"({type(exc).__name__}); nothing was imported.")
-        return J.FAILED
+        return ImportJobStatus.FAILED
     finally:
-        progress.close()
-    if summary.file_error:
-        status = J.FAILED
-    elif not confirm:
-        status = J.PREVIEWED
-    else:
-        status = J.DONE if summary.imported else J.FAILED
-    job.status = status
-    job.total_rows = job.processed_rows = summary.rows
-    job.created_count, job.updated_count = summary.created, summary.changed
-    job.unchanged_count, job.rejected_count = summary.unchanged, summary.refused
-    job.message = summary.message()
-    if job.error_file:
-        job.error_file.delete(save=False)
-    if summary.error_count or summary.file_error:
-        job.error_file.save(f"{Path(job.original_name).stem}-errors.csv", errors.as_file(),
-                            save=False)
-    if confirm or status == J.FAILED:
-        job.finished_at = timezone.now()
-    job.save()
-    return status
+        import_job_progress_close()
+    return import_job_finish(job_id=job.pk, confirm=confirm, summary=summary, errors=errors.as_file())
 
 
-def enqueue_job(job, *, confirm: bool) -> None:
-    """Queue a job for the worker after the commit; best-effort, never in the request's way.
-
-    If the broker cannot take it, the job waits as a row and beat's import_jobs_resume
-    starts it.
-    """
-    from .tasks_import import import_job
-
-    def send() -> None:
-        try:
-            import_job.apply_async(args=[job.pk], kwargs={"confirm": confirm}, retry=False)
-        except Exception:
-            log.warning("import job %s: the broker did not take it; beat will resume it", job.pk,
-                        exc_info=True)
-
-    transaction.on_commit(send)
+def job_runs_in_background(job: ImportJob) -> bool:
+    """Large files go to the worker; small ones are checked or imported in the request."""
+    return job.total_rows > limits()["background_rows"]
 
 
 def resume_jobs(*, older_than: dt.timedelta = dt.timedelta(minutes=1)) -> int:
     """Run jobs that have waited longer than older_than for a worker; returns how many ran."""
-    from .choices import ImportJobStatus as J
-    from .models import ImportJob
-
+    J = ImportJobStatus
     cutoff = timezone.now() - older_than
     ran = 0
     for pk in list(ImportJob.objects.filter(status=J.PENDING, created_at__lt=cutoff)
@@ -975,19 +648,14 @@ def resume_jobs(*, older_than: dt.timedelta = dt.timedelta(minutes=1)) -> int:
 class _SpooledText:
     """A text sink for the error report (UTF-8 with BOM, for Excel) that spills to disk."""
 
-    def __init__(self):
-        import io
-        import tempfile
-
+    def __init__(self) -> None:
         self.raw = tempfile.SpooledTemporaryFile(max_size=4 * MB)  # noqa: SIM115 (lives with self)
         self.text = io.TextIOWrapper(self.raw, encoding="utf-8-sig", newline="")
 
     def write(self, text: str) -> int:
         return self.text.write(text)
 
-    def as_file(self):
-        from django.core.files import File
-
+    def as_file(self) -> File:
         self.text.flush()
         self.raw.seek(0)
         return File(self.raw)

@@ -8,6 +8,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from .choices import (
+    NUMBER_PERMISSIONS,
     DeleteReason,
     ImportJobStatus,
     NumberState,
@@ -152,19 +153,7 @@ class PhoneNumber(models.Model):
             models.Index(fields=["id"], condition=Q(state="available", is_golden=False, reserved_for=""),
                          name="number_allocatable"),
         ]
-        permissions = [
-            ("reserve_number", "Can reserve numbers"),
-            ("lock_number", "Can lock numbers"),
-            ("unlock_number", "Can unlock numbers"),
-            ("assign_number", "Can assign numbers"),
-            ("release_number", "Can release numbers"),
-            ("extend_number", "Can extend reservations"),
-            ("delete_number", "Can delete numbers (life cycle)"),
-            ("recover_number", "Can recover deleted numbers"),
-            ("mass_edit_number", "Can mass-edit number attributes"),
-            ("import_phonenumber", "Can import numbers"),
-            ("export_phonenumber", "Can export numbers"),
-        ]
+        permissions = NUMBER_PERMISSIONS  # one table, in choices.py
 
     def __str__(self) -> str:
         return self.e164

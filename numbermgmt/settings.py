@@ -7,6 +7,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from numbermgmt.words import parse_yes_no
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
@@ -15,7 +17,7 @@ def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    return parse_yes_no(value) is True
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -94,6 +96,15 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # PostgreSQL enforces "one policy per match" (NULLS NOT DISTINCT); SQLite cannot.
     SILENCED_SYSTEM_CHECKS = ["models.W047"]
+# A second connection to the same database, autocommit, for an import's progress: the import
+# runs in one long transaction, so its own writes stay unseen until it ends
+# (inventory.services.import_jobs). On SQLite progress stays on "default" (one writer).
+DATABASES["progress"] = {**DATABASES["default"], "CONN_MAX_AGE": 0, "AUTOCOMMIT": True}
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    _options = dict(DATABASES["default"].get("OPTIONS", {}))
+    _options.pop("pool", None)
+    _options["options"] = (_options.get("options", "") + " -c lock_timeout=1000").strip()
+    DATABASES["progress"]["OPTIONS"] = _options
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

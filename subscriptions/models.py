@@ -106,10 +106,6 @@ class Subscription(models.Model):
     def __str__(self) -> str:
         return f"{self.plan or self.get_kind_display()} · {self.organization.name} · {self.uuid}"
 
-    @property
-    def is_active(self) -> bool:
-        return self.status == SubscriptionStatus.ACTIVE
-
 
 class PartnerMembership(models.Model):
     """A partner staff user: sees the partner's numbers on the dashboard, never staff."""

@@ -14,6 +14,7 @@ from inventory.services import (
     numbers_return_from_subscription,
     numbers_swap,
     reservations_follow_subscription,
+    subscription_lock,
 )
 
 from .choices import SubscriptionKind, SubscriptionStatus
@@ -34,9 +35,7 @@ def subscription_set_status(*, subscription: Subscription, status: str, actor,
         raise ServiceError(f"Unknown subscription status {status!r}.")
     now = now or timezone.now()
     with transaction.atomic():
-        sub = Subscription.objects.select_for_update().select_related("organization").get(
-            pk=subscription.pk
-        )
+        sub = subscription_lock(subscription)  # lock order step 1, before its numbers
         if sub.status == status:
             return TransitionResult()
         sub.status = status
@@ -57,7 +56,7 @@ def subscription_renew(*, subscription: Subscription, current_period_end: dt.dat
     """A new billing period: charged reservations under a DID reservation follow it."""
     now = now or timezone.now()
     with transaction.atomic():
-        sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        sub = subscription_lock(subscription)
         if sub.status != SubscriptionStatus.ACTIVE:
             raise ServiceError(f"Subscription {sub.uuid} is {sub.status}; it cannot renew.")
         sub.current_period_end = current_period_end

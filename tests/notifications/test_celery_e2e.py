@@ -120,9 +120,9 @@ def test_with_redis_down_the_action_succeeds_quickly_and_beat_sends_the_notice_l
         "notifications.migrations.0002_cancelled_status_and_default_schedules")
     migration.create_schedules(apps, None)
     every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period="seconds")
-    PeriodicTask.objects.filter(task="notifications.notices_send_pending").update(
+    PeriodicTask.objects.filter(task="notifications.notices_send_pending_task").update(
         interval=every_second, last_run_at=None)
-    PeriodicTask.objects.exclude(task="notifications.notices_send_pending").update(enabled=False)
+    PeriodicTask.objects.exclude(task="notifications.notices_send_pending_task").update(enabled=False)
 
     start_worker(beat=True)  # the broker is back, with a worker and beat
     (received,) = wait_for(smtp.messages, timeout=90, what="beat to send the missed notice")

@@ -1,11 +1,10 @@
 """django-import-export Resources for numbers (the library's row-by-row path).
 
-The import and export pages do not use this Resource: it checks, saves and (without
+Used only by bench/bench_import.py, as the measured peer: it checks, saves and (without
 use_bulk) writes history one row at a time, about 340 rows/s here (1,300 with use_bulk and
 no history), so a 1,000,000-row file would take 13 to 50 minutes. inventory.imports reads
-the same columns set-wise instead. The Resource stays for the library's own tooling and as
-the measured peer in bench/bench_import.py; its widgets share the import's rules
-(inventory.numbers.normalize, yes/no booleans, tags stored as ";a;b;").
+the same columns set-wise instead. Its widgets share the import's rules
+(inventory.numbers.normalize, numbermgmt.words' yes/no, tags stored as ";a;b;").
 """
 
 from __future__ import annotations
@@ -15,9 +14,10 @@ import contextlib
 from django.conf import settings
 from import_export import fields, instance_loaders, resources, widgets
 
-from .choices import CAPABILITIES
-from .models import PhoneNumber, Sku, Vendor
-from .numbers import NumberError, normalize, region_of
+from inventory.choices import CAPABILITIES
+from inventory.models import PhoneNumber, Sku, Vendor
+from inventory.numbers import NumberError, normalize, region_of
+from numbermgmt.words import NO, YES, yes_no
 
 
 class E164Widget(widgets.CharWidget):
@@ -48,11 +48,11 @@ class CachedForeignKeyWidget(widgets.ForeignKeyWidget):
 
 
 class YesNoWidget(widgets.BooleanWidget):
-    TRUE_VALUES = ["1", 1, True, "true", "TRUE", "True", "yes", "Yes", "YES", "y", "Y"]
-    FALSE_VALUES = ["0", 0, False, "false", "FALSE", "False", "no", "No", "NO", "n", "N"]
+    TRUE_VALUES = [1, True, *YES, *(w.upper() for w in YES), *(w.title() for w in YES)]
+    FALSE_VALUES = [0, False, *NO, *(w.upper() for w in NO), *(w.title() for w in NO)]
 
     def render(self, value, obj=None, **kwargs):
-        return "yes" if value else "no"
+        return yes_no(value)
 
 
 class PhoneNumberResource(resources.ModelResource):
