@@ -11,7 +11,7 @@ harmless.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -252,32 +252,42 @@ def number_reserve(*, numbers: Any, organization: Organization, actor: Any, rema
         return batch.commit()
 
 
-def number_lock(*, numbers: Any, actor: Any, remark: str,
-                now: dt.datetime | None = None) -> TransitionResult:
+def _each(*, numbers: Any, action: str, actor: Any, remark: str, now: dt.datetime | None,
+          move: Callable[[Batch, PhoneNumber, str], None],
+          cooling: Policies | None = None) -> TransitionResult:
+    """The one skeleton of an action on numbers: lock them (pk order), check each against the
+    table (keep / refuse / go on), let `move` write the allowed ones, commit. `cooling`:
+    the action ends a tenancy, so a number may go through cooling (the table's row says)."""
     remark = require_remark(remark)
     now = now or timezone.now()
     with transaction.atomic():
-        batch = Batch(actor=actor, remark=remark, now=now, action=A.LOCK)
-        policies = Policies(PolicyCause.LOCK)
+        batch = Batch(actor=actor, remark=remark, now=now, action=action)
         for n in numbers_lock(numbers):
-            if target := batch.check(n, A.LOCK):
-                ends = policies.ends(n, now)
-                batch.change(n, state=target, expires_at=ends)
-                batch.open_reservation(n, kind=ReservationKind.LOCK, ends_at=ends)
+            days = cooling.days(n) if cooling is not None else 0
+            if target := batch.check(n, action, cooling_days=days):
+                move(batch, n, target)
         return batch.commit()
+
+
+def number_lock(*, numbers: Any, actor: Any, remark: str,
+                now: dt.datetime | None = None) -> TransitionResult:
+    policies = Policies(PolicyCause.LOCK)
+
+    def move(batch: Batch, n: PhoneNumber, target: str) -> None:
+        ends = policies.ends(n, batch.now)
+        batch.change(n, state=target, expires_at=ends)
+        batch.open_reservation(n, kind=ReservationKind.LOCK, ends_at=ends)
+
+    return _each(numbers=numbers, action=A.LOCK, actor=actor, remark=remark, now=now, move=move)
 
 
 def number_unlock(*, numbers: Any, actor: Any, remark: str,
                   now: dt.datetime | None = None) -> TransitionResult:
-    remark = require_remark(remark)
-    now = now or timezone.now()
-    with transaction.atomic():
-        batch = Batch(actor=actor, remark=remark, now=now, action=A.UNLOCK)
-        for n in numbers_lock(numbers):
-            if target := batch.check(n, A.UNLOCK):
-                batch.change(n, state=target, expires_at=None)
-                batch.close_reservation(n, ReservationStatus.RELEASED)
-        return batch.commit()
+    def move(batch: Batch, n: PhoneNumber, target: str) -> None:
+        batch.change(n, state=target, expires_at=None)
+        batch.close_reservation(n, ReservationStatus.RELEASED)
+
+    return _each(numbers=numbers, action=A.UNLOCK, actor=actor, remark=remark, now=now, move=move)
 
 
 def number_assign(*, numbers: Any, subscription: Subscription, actor: Any, remark: str,
@@ -293,18 +303,15 @@ def number_assign(*, numbers: Any, subscription: Subscription, actor: Any, remar
 
 def number_release(*, numbers: Any, actor: Any, remark: str,
                    now: dt.datetime | None = None) -> TransitionResult:
-    remark = require_remark(remark)
-    now = now or timezone.now()
-    with transaction.atomic():
-        batch = Batch(actor=actor, remark=remark, now=now, action=A.RELEASE)
-        cooling = Policies(PolicyCause.COOLING)
-        for n in numbers_lock(numbers):
-            days = cooling.days(n)
-            if target := batch.check(n, A.RELEASE, cooling_days=days):
-                batch.change(n, **tenancy_end_values(target, action=A.RELEASE, now=now,
-                                                     cooling_days=days))
-                batch.close_reservation(n, ReservationStatus.RELEASED)
-        return batch.commit()
+    cooling = Policies(PolicyCause.COOLING)
+
+    def move(batch: Batch, n: PhoneNumber, target: str) -> None:
+        batch.change(n, **tenancy_end_values(target, action=A.RELEASE, now=batch.now,
+                                             cooling_days=cooling.days(n)))
+        batch.close_reservation(n, ReservationStatus.RELEASED)
+
+    return _each(numbers=numbers, action=A.RELEASE, actor=actor, remark=remark, now=now, move=move,
+                 cooling=cooling)
 
 
 def number_extend(*, numbers: Any, did_reservation: Subscription, actor: Any, remark: str = "",
@@ -343,32 +350,25 @@ def number_extend(*, numbers: Any, did_reservation: Subscription, actor: Any, re
 
 def number_delete(*, numbers: Any, reason: str, actor: Any, remark: str,
                   now: dt.datetime | None = None) -> TransitionResult:
-    remark = require_remark(remark)
     if reason not in DeleteReason.values:
         raise ServiceError(
             f"Unknown delete reason {reason!r}; one of: {', '.join(DeleteReason.values)}."
         )
-    now = now or timezone.now()
-    with transaction.atomic():
-        batch = Batch(actor=actor, remark=remark, now=now, action=A.DELETE)
-        for n in numbers_lock(numbers):
-            if target := batch.check(n, A.DELETE):
-                if n.state == S.LOCKED:
-                    batch.close_reservation(n, ReservationStatus.RELEASED)
-                batch.change(n, state=target, delete_reason=reason, expires_at=None)
-        return batch.commit()
+
+    def move(batch: Batch, n: PhoneNumber, target: str) -> None:
+        if n.state == S.LOCKED:
+            batch.close_reservation(n, ReservationStatus.RELEASED)
+        batch.change(n, state=target, delete_reason=reason, expires_at=None)
+
+    return _each(numbers=numbers, action=A.DELETE, actor=actor, remark=remark, now=now, move=move)
 
 
 def number_recover(*, numbers: Any, actor: Any, remark: str,
                    now: dt.datetime | None = None) -> TransitionResult:
-    remark = require_remark(remark)
-    now = now or timezone.now()
-    with transaction.atomic():
-        batch = Batch(actor=actor, remark=remark, now=now, action=A.RECOVER)
-        for n in numbers_lock(numbers):
-            if target := batch.check(n, A.RECOVER):
-                batch.change(n, state=target, delete_reason="", expires_at=None)
-        return batch.commit()
+    def move(batch: Batch, n: PhoneNumber, target: str) -> None:
+        batch.change(n, state=target, delete_reason="", expires_at=None)
+
+    return _each(numbers=numbers, action=A.RECOVER, actor=actor, remark=remark, now=now, move=move)
 
 
 def number_next_available(*, subscription: Subscription, actor: Any, remark: str,

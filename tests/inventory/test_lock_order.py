@@ -14,24 +14,10 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
+from inventory import services as svc
 from inventory.choices import DeleteReason, NumberState, PolicyCause
 from inventory.imports import import_file
 from inventory.models import LifecyclePolicy, PhoneNumber
-from inventory.services import (
-    number_add,
-    number_assign,
-    number_delete,
-    number_extend,
-    number_lock,
-    number_next_available,
-    number_recover,
-    number_release,
-    number_reserve,
-    number_unlock,
-    number_update_attributes,
-    numbers_expire_due,
-    numbers_swap,
-)
 from subscriptions.services import subscription_renew, subscription_set_status
 from tests.inventory.svc_helpers import DAY
 from tests.inventory.test_concurrency import TIMEOUT, in_parallel
@@ -64,7 +50,7 @@ def test_imports_and_assigns_into_one_subscription_never_deadlock(tmp_path, make
                 summary = import_file(files[i], actor=ops_user)
                 assert summary.imported and not summary.errors, summary.message()
                 return summary
-            return number_assign(numbers=e164s[::-1] if i == 3 else e164s, subscription=service,
+            return svc.number_assign(numbers=e164s[::-1] if i == 3 else e164s, subscription=service,
                                  actor=ops_user, remark=f"round {round_}", now=now)
 
         in_parallel(4, work)
@@ -107,43 +93,43 @@ def world(make_numbers, service, customer, make_subscription, sample_catalog, no
     did = make_subscription(customer, kind="did_reservation", period_end=now + 40 * DAY)
     ended = make_subscription(customer)
     LifecyclePolicy.objects.filter(cause=PolicyCause.MANUAL).update(period_days=3)  # notices now
-    number_reserve(numbers=numbers[:3], organization=customer, actor=None, remark="r", now=now)
-    number_lock(numbers=numbers[3:5], actor=None, remark="l", now=now)
-    number_assign(numbers=numbers[5:7], subscription=service, actor=None, remark="a", now=now)
-    number_assign(numbers=numbers[7:8], subscription=ended, actor=None, remark="a", now=now)
-    number_delete(numbers=numbers[8:9], reason=DeleteReason.FAULTY, actor=None, remark="d", now=now)
-    number_extend(numbers=numbers[2:3], did_reservation=did, actor=None, now=now)
+    svc.number_reserve(numbers=numbers[:3], organization=customer, actor=None, remark="r", now=now)
+    svc.number_lock(numbers=numbers[3:5], actor=None, remark="l", now=now)
+    svc.number_assign(numbers=numbers[5:7], subscription=service, actor=None, remark="a", now=now)
+    svc.number_assign(numbers=numbers[7:8], subscription=ended, actor=None, remark="a", now=now)
+    svc.number_delete(numbers=numbers[8:9], reason=DeleteReason.FAULTY, actor=None, remark="d", now=now)
+    svc.number_extend(numbers=numbers[2:3], did_reservation=did, actor=None, now=now)
     return {"n": numbers, "service": service, "customer": customer, "did": did, "ended": ended,
             "now": now, "csv": import_csv(tmp_path, "assign.csv", [numbers[9].e164], service)}
 
 
 CALLS = {
-    "add locked": lambda w: number_add(numbers="+6562999999", vendor="Singtel Wholesale",
+    "add locked": lambda w: svc.number_add(numbers="+6562999999", vendor="Singtel Wholesale",
                                        sku="SG-DID-STD", actor=None, state=S.LOCKED, remark="x"),
-    "reserve": lambda w: number_reserve(numbers=w["n"][9:10], organization=w["customer"],
+    "reserve": lambda w: svc.number_reserve(numbers=w["n"][9:10], organization=w["customer"],
                                         actor=None, remark="x", now=w["now"]),
-    "lock": lambda w: number_lock(numbers=w["n"][9:10], actor=None, remark="x", now=w["now"]),
-    "unlock": lambda w: number_unlock(numbers=w["n"][3:4], actor=None, remark="x", now=w["now"]),
-    "assign": lambda w: number_assign(numbers=w["n"][0:1], subscription=w["service"], actor=None,
+    "lock": lambda w: svc.number_lock(numbers=w["n"][9:10], actor=None, remark="x", now=w["now"]),
+    "unlock": lambda w: svc.number_unlock(numbers=w["n"][3:4], actor=None, remark="x", now=w["now"]),
+    "assign": lambda w: svc.number_assign(numbers=w["n"][0:1], subscription=w["service"], actor=None,
                                       remark="x", now=w["now"]),
-    "release": lambda w: number_release(numbers=w["n"][0:1], actor=None, remark="x", now=w["now"]),
-    "extend": lambda w: number_extend(numbers=w["n"][1:2], did_reservation=w["did"], actor=None,
+    "release": lambda w: svc.number_release(numbers=w["n"][0:1], actor=None, remark="x", now=w["now"]),
+    "extend": lambda w: svc.number_extend(numbers=w["n"][1:2], did_reservation=w["did"], actor=None,
                                       now=w["now"]),
-    "delete": lambda w: number_delete(numbers=w["n"][3:4], reason=DeleteReason.FAULTY, actor=None,
+    "delete": lambda w: svc.number_delete(numbers=w["n"][3:4], reason=DeleteReason.FAULTY, actor=None,
                                       remark="x", now=w["now"]),
-    "recover": lambda w: number_recover(numbers=w["n"][8:9], actor=None, remark="x", now=w["now"]),
-    "next available": lambda w: number_next_available(subscription=w["service"], actor=None,
+    "recover": lambda w: svc.number_recover(numbers=w["n"][8:9], actor=None, remark="x", now=w["now"]),
+    "next available": lambda w: svc.number_next_available(subscription=w["service"], actor=None,
                                                       remark="x", now=w["now"]),
-    "mass edit": lambda w: number_update_attributes(numbers=w["n"][:4], changes={"notes": "x"},
+    "mass edit": lambda w: svc.number_update_attributes(numbers=w["n"][:4], changes={"notes": "x"},
                                                     actor=None, remark="x", now=w["now"]),
-    "swap": lambda w: numbers_swap(subscription=w["service"], old=w["n"][5], new=w["n"][10],
+    "swap": lambda w: svc.numbers_swap(subscription=w["service"], old=w["n"][5], new=w["n"][10],
                                    actor=None, remark="x", now=w["now"]),
     "subscription ended": lambda w: subscription_set_status(subscription=w["ended"],
                                                             status="terminated", actor=None,
                                                             now=w["now"]),
     "renewal": lambda w: subscription_renew(subscription=w["did"], actor=None, now=w["now"],
                                             current_period_end=w["now"] + 70 * DAY),
-    "expiry sweep": lambda w: numbers_expire_due(now=w["now"] + 400 * DAY),
+    "expiry sweep": lambda w: svc.numbers_expire_due(now=w["now"] + 400 * DAY),
     "import": lambda w: import_file(w["csv"], actor=None),
 }
 
@@ -190,7 +176,7 @@ def test_a_number_added_while_the_file_is_imported_fails_the_import_cleanly(
     def adder() -> None:
         try:
             with transaction.atomic():
-                number_add(numbers="+6566600001", vendor="M1 Trunks", sku="SG-DID-STD", actor=None)
+                svc.number_add(numbers="+6566600001", vendor="M1 Trunks", sku="SG-DID-STD", actor=None)
                 added.set()
                 commit.wait(TIMEOUT)
         finally:
