@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -55,12 +56,23 @@ def _service_requirements(request):
 
 
 DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
-# The data migrations whose rows a flush removes and post_migrate does not bring back, beyond
-# inventory.defaults.ensure_defaults: (module, function) — called, not copied.
-SCHEDULE_MIGRATIONS = (
-    ("inventory.migrations.0003_importjob_confirmed", "create_schedule"),
-    ("notifications.migrations.0002_cancelled_status_and_default_schedules", "create_schedules"),
-)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _data_steps() -> list[Callable[..., object]]:
+    """The RunPython steps of this project's own migrations, in the order `migrate` runs them:
+    the rows the migrations ship (policies, Ops groups, beat schedules and their later renames),
+    written by the migrations' own code, so a new data migration is covered without a list."""
+    from django.apps import apps
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+    from django.db.migrations.operations import RunPython
+
+    ours = {c.label for c in apps.get_app_configs() if Path(c.path).parent == ROOT}
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)
+    return [op.code for migration, _ in plan if migration.app_label in ours
+            for op in migration.operations if isinstance(op, RunPython)]
 
 
 _test_database_ready = False
@@ -91,17 +103,19 @@ def shipped_rows_missing() -> bool:
 
 
 def shipped_rows_restore() -> None:
-    """Write again what the migrations ship: policies, Ops groups (with their permissions)
-    and the default beat schedules, through the functions the migrations themselves run."""
-    import importlib
-
+    """Run the data steps of the migrations again (they are idempotent: get_or_create, IF NOT
+    EXISTS), with the live app registry, in one transaction."""
     from django.apps import apps
+    from django.db import connection
 
-    from inventory.defaults import ensure_defaults
+    global _steps
+    _steps = _steps or _data_steps()
+    with connection.schema_editor() as editor:
+        for step in _steps:
+            step(apps, editor)
 
-    ensure_defaults()
-    for module, function in SCHEDULE_MIGRATIONS:
-        getattr(importlib.import_module(module), function)(apps, None)
+
+_steps: list[Callable[..., object]] = []
 
 
 @pytest.hookimpl(wrapper=True)
