@@ -16,6 +16,10 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils import timezone
 
+# One definition of the browser fixtures for every folder (two session-scoped Playwright
+# instances in one run collide: "Sync API inside the asyncio loop").
+pytest_plugins = ["tests.browser_support"]
+
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 # The product owner's real-world import files (shared/data/samples), copied into the
 # repository so that a clean clone anywhere (CI) has them.

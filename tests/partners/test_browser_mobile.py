@@ -11,16 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from partners.views import number_url
-from tests.browser.conftest import browser  # noqa: F401  (the one Chromium launch, a fixture)
 from tests.partners.conftest import PASSWORD
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread
 
@@ -39,26 +36,13 @@ WIDEST_JS = """() => {
 
 @pytest.fixture
 def phone(request: pytest.FixtureRequest, live_server: Any) -> Iterator[Any]:
-    chromium = request.getfixturevalue("browser")  # tests/browser's, imported above
+    chromium = request.getfixturevalue("browser")  # tests/browser_support.py, the one launch
     context = chromium.new_context(viewport=PHONE, base_url=live_server.url, is_mobile=True,
                                   has_touch=True, device_scale_factor=2)
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
     context.close()
-
-
-@pytest.fixture
-def screenshot(tmp_path: Path) -> Callable[[Any, str], Path]:
-    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
-
-    def save(page: Any, name: str) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-    return save
 
 
 @pytest.fixture
