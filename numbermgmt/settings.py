@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "import_export",
     "django_filters",
     "django_celery_beat",
+    "audit",
     "subscriptions",
     "inventory",
     "notifications",
