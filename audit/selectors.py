@@ -63,6 +63,14 @@ class AuditEntry:
     history_url: str | None
 
     @property
+    def model_label(self) -> str:
+        return model_key(self.model)
+
+    @property
+    def type_name(self) -> str:
+        return str(self.model._meta.verbose_name)
+
+    @property
     def cursor(self) -> Cursor:
         return Cursor(date=self.record.history_date, model=model_key(self.model),
                       history_id=self.record.history_id)
