@@ -52,7 +52,8 @@ def rows(response) -> list[tuple[str, str, str]]:
     html = response.content.decode()
     found = []
     for row in re.findall(r'<tr class="audit-entry".*?</tr>', html, flags=re.S):
-        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)]
+        cells = [re.sub(r"<[^>]+>", "", c).strip()
+                 for c in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)]
         found.append((cells[1], cells[2], cells[3]))
     return found
 
@@ -165,7 +166,8 @@ def test_pages_split_rows_of_the_same_instant_across_models_exactly_once(alice, 
 def test_needs_the_audit_permission(client, alice):
     client.force_login(alice)
     assert client.get(URL).status_code == 403
-    alice.user_permissions.add(Permission.objects.get(codename="view_auditlog", content_type__app_label="audit"))
+    permission = Permission.objects.get(codename="view_auditlog", content_type__app_label="audit")
+    alice.user_permissions.add(permission)
     assert client.get(URL).status_code == 200
     assert "Audit log" in client.get(reverse("admin:index")).content.decode()
 

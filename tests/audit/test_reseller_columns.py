@@ -55,7 +55,8 @@ def test_xlsx_export_has_reseller(ops, resold):
     sheet = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content)
                                               if response.streaming else response.content)).worksheets[0]
     header = [c.value for c in sheet[1]]
-    values = {row[0]: dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2, values_only=True)}
+    values = {row[0]: dict(zip(header, row, strict=True))
+              for row in sheet.iter_rows(min_row=2, values_only=True)}
     assert values["+6561000001"]["reseller"] == "Acme Partner"
 
 
