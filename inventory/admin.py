@@ -499,7 +499,6 @@ class VendorAdmin(HistoryAdmin):
 
     list_display = ("name", "reseller", "total", *[f"count_{s}" for s in S.values])
     list_filter = (("reseller", admin.RelatedOnlyFieldListFilter),)
-    list_select_related = ("reseller",)
     search_fields = ("name",)
     autocomplete_fields = ("reseller",)
 
