@@ -13,12 +13,6 @@ from subscriptions.models import Organization, PartnerMembership, Subscriber, Su
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def ops(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def change(client, obj, data: dict) -> None:
     url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
     response = client.post(url, data)

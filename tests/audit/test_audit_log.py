@@ -22,12 +22,6 @@ URL = reverse("admin:audit_auditlog_changelist")
 
 
 @pytest.fixture
-def ops(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def alice(db):
     return get_user_model().objects.create_user("alice", "alice@example.com", "x", is_staff=True)
 

@@ -18,12 +18,6 @@ CL = reverse("admin:inventory_phonenumber_changelist")
 
 
 @pytest.fixture
-def ops(client, ops_user):
-    client.force_login(ops_user)
-    return client
-
-
-@pytest.fixture
 def resold(partner, sku, now):
     """A vendor resold by Acme with one number, and a direct vendor with one number."""
     acme_vendor = Vendor.objects.create(name="Acme Wholesale", reseller=partner)
