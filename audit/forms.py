@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -55,7 +56,7 @@ class AuditLogFilterForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         users = get_user_model().objects.filter(Q(is_staff=True) | Q(username=settings.SYSTEM_USERNAME))
-        self.fields["user"].queryset = users.order_by("username")
+        cast(UserChoiceField, self.fields["user"]).queryset = users.order_by("username")
 
     def clean_number(self) -> str | None:
         text = NUMBER_CLEAN_RE.sub("", self.cleaned_data["number"])
@@ -75,8 +76,8 @@ class AuditLogFilterForm(forms.Form):
             raise forms.ValidationError("This page link is damaged; start again from the first page.") \
                 from None
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and end < start:
             self.add_error("date_to", "The end date is before the start date.")
