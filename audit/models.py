@@ -9,6 +9,9 @@ from django.db import models
 
 
 class AuditLog(models.Model):
+    # Not an auto field: with no table there must be no sequence for anyone to reset.
+    id = models.BigIntegerField(primary_key=True, editable=False)
+
     class Meta:
         managed = False
         default_permissions = ()
