@@ -18,8 +18,10 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import capfirst
+from django.utils.text import Truncator, capfirst
 from simple_history.admin import SimpleHistoryAdmin
+
+from audit.admin import HistoryAdmin
 
 from .admin_import import NumberImportExportMixin
 from .admin_views import (
@@ -104,8 +106,8 @@ TAB_COLUMNS: dict[str, tuple[str, ...]] = {
     S.LOCKED: (*BASE_COLUMNS, "lock_ends", "days_left", "reservation_remark"),
     S.COOLING: (*BASE_COLUMNS, "ends", "days_left", "after_cooling_state"),
     S.DELETED: (*BASE_COLUMNS, "delete_reason", "state_changed_at"),
-    "": (*BASE_COLUMNS, "country", "capabilities", "state", "organization_col", "ends", "golden",
-         "tags_col"),
+    "": (*BASE_COLUMNS, "reseller_col", "country", "capabilities", "state", "organization_col", "ends",
+         "golden", "tags_col", "notes_col"),
 }
 
 
@@ -181,7 +183,7 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
-    list_select_related = ("vendor", "sku", "organization", "subscription", "visible_to")
+    list_select_related = ("vendor__reseller", "sku", "organization", "subscription", "visible_to")
     sortable_by = ("e164", "ends", "lock_ends")
     ordering = ("e164",)
     search_fields = ("e164",)  # shows the box; the search itself is pattern_q (get_search_results)
@@ -264,6 +266,14 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
     @admin.display(description="tags")
     def tags_col(self, obj):
         return ", ".join(obj.tag_list) or "—"
+
+    @admin.display(description="reseller")
+    def reseller_col(self, obj):
+        return obj.vendor.reseller.name if obj.vendor.reseller_id else "—"
+
+    @admin.display(description="notes")
+    def notes_col(self, obj):
+        return Truncator(obj.notes).chars(80) or "—"
 
     @admin.display(description="organization")
     def organization_col(self, obj):
@@ -481,10 +491,11 @@ def _vendor_state_column(state: str):
 
 
 @admin.register(Vendor)
-class VendorAdmin(admin.ModelAdmin):
+class VendorAdmin(HistoryAdmin):
     """Each vendor's numbers per state, from one aggregate query per page."""
 
     list_display = ("name", "reseller", "total", *[f"count_{s}" for s in S.values])
+    list_filter = (("reseller", admin.RelatedOnlyFieldListFilter),)
     search_fields = ("name",)
     autocomplete_fields = ("reseller",)
 
@@ -503,14 +514,16 @@ for _state in S.values:
 
 
 @admin.register(Sku)
-class SkuAdmin(admin.ModelAdmin):
+class SkuAdmin(HistoryAdmin):
     list_display = ("code", "name", "voice", "sms", "fax")
     search_fields = ("code", "name")
 
 
 @admin.register(LifecyclePolicy)
-class LifecyclePolicyAdmin(admin.ModelAdmin):
+class LifecyclePolicyAdmin(HistoryAdmin):
     """The periods. The most specific matching row wins (cause, then country, SKU, ported-in)."""
+
+    ask_change_reason = True
 
     list_display = ("cause", "country", "sku", "is_ported_in", "period_days", "notes")
     list_editable = ("period_days",)

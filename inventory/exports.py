@@ -34,6 +34,7 @@ COLUMNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("number", ("e164",), "number"),
     ("country", ("country",), "free"),
     ("vendor", ("vendor__name",), "free"),
+    ("reseller", ("vendor__reseller__name",), "free"),
     ("sku", ("sku__code",), "free"),
     ("state", ("state",), "plain"),
     ("capabilities", CAPABILITIES, "capabilities"),

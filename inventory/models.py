@@ -31,6 +31,7 @@ class Vendor(models.Model):
         limit_choices_to={"kind": "partner"},
     )
     notes = models.TextField(blank=True)
+    history = HistoricalRecords()  # the audit log: who changed what, when, and why
 
     class Meta:
         ordering = ["name"]
@@ -45,6 +46,7 @@ class Sku(models.Model):
     voice = models.BooleanField(default=True)
     sms = models.BooleanField(default=False)
     fax = models.BooleanField(default=False)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["code"]
@@ -237,6 +239,7 @@ class LifecyclePolicy(models.Model):
     is_ported_in = models.BooleanField(null=True, blank=True, help_text="Empty = either.")
     period_days = models.PositiveIntegerField(help_text="0 = off (cooling) or immediate.")
     notes = models.CharField(max_length=200, blank=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["cause", "country", "sku"]

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "import_export",
     "django_filters",
     "django_celery_beat",
+    "audit",
     "subscriptions",
     "inventory",
     "notifications",

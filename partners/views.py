@@ -211,7 +211,7 @@ def number_detail(request: PartnerRequest, e164: str) -> HttpResponseBase:
 # inventory/exports.py's columns, minus the ops-only ones, written by its own writers, with a
 # header in words: a partner's file is read by people, not imported back.
 
-OPS_ONLY_COLUMNS = frozenset({"vendor", "routing", "notes", "visible_to", "delete_reason"})
+OPS_ONLY_COLUMNS = frozenset({"vendor", "reseller", "routing", "notes", "visible_to", "delete_reason"})
 EXPORT_HEADER = [name for name, _ in EXPORT_COLUMNS if name not in OPS_ONLY_COLUMNS]
 EXPORT_LABELS = {
     "number": "Number", "country": "Country", "sku": "SKU", "state": "State",

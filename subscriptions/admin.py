@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from audit.admin import HistoryAdmin
 from inventory.choices import NumberState
 
 from .choices import SubscriptionStatus
@@ -23,7 +24,7 @@ from .services import subscription_set_status
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(HistoryAdmin):
     list_display = ("name", "kind", "parent", "uuid", "notice_email_col", "domain")
     list_filter = ("kind",)
     list_select_related = ("parent",)
@@ -46,7 +47,8 @@ STATUS_ACTIONS = {
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(HistoryAdmin):
+    ask_change_reason = True
     list_display = ("uuid", "organization", "kind", "plan", "status", "current_period_end",
                     "number_allowance", "subscriber", "numbers_link")
     list_filter = ("kind", "status")
@@ -125,7 +127,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(admin.ModelAdmin):
+class SubscriberAdmin(HistoryAdmin):
     list_display = ("username", "organization")
     list_select_related = ("organization",)
     search_fields = ("username", "organization__name")
@@ -133,7 +135,7 @@ class SubscriberAdmin(admin.ModelAdmin):
 
 
 @admin.register(PartnerMembership)
-class PartnerMembershipAdmin(admin.ModelAdmin):
+class PartnerMembershipAdmin(HistoryAdmin):
     """Partner staff: dashboard users, never staff."""
 
     list_display = ("user", "organization")

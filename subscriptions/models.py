@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 from .choices import OrganizationKind, SubscriptionKind, SubscriptionStatus
 
@@ -29,6 +30,7 @@ class Organization(models.Model):
         max_length=253, blank=True, db_index=True, help_text="A partner's domain."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()  # the audit log: who changed what, when, and why
 
     class Meta:
         ordering = ["name"]
@@ -61,6 +63,7 @@ class Subscriber(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="subscribers"
     )
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["username"]
@@ -90,6 +93,7 @@ class Subscription(models.Model):
     )
     subscriber = models.CharField(max_length=150, blank=True, help_text="Username, optional.")
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-created_at"]
@@ -119,6 +123,7 @@ class PartnerMembership(models.Model):
         related_name="memberships",
         limit_choices_to={"kind": OrganizationKind.PARTNER},
     )
+    history = HistoricalRecords()
 
     def __str__(self) -> str:
         return f"{self.user} → {self.organization.name}"
