@@ -549,7 +549,10 @@ async def _post_all(items: list[_Outgoing]) -> None:
             try:  # the deadline covers everything: lookup, connect, a slow or dripping answer
                 await asyncio.wait_for(_post(item, clients, allow_private=allow_private), timeout)
             except TimeoutError:
-                item.error = f"no complete answer within {timeout:g} s"
+                if item.status_code is None:
+                    item.error = f"no answer within {timeout:g} s"
+                else:  # the status counts; the rest of a dripping body is not waited for
+                    item.error = f"answer body not complete within {timeout:g} s (status counted)"
             except _Refused as exc:
                 item.error = str(exc)
             except (httpx.HTTPError, OSError, UnicodeError) as exc:
