@@ -252,3 +252,17 @@ def test_redirects_are_not_followed(endpoint, receiver, customer):
 
     assert [r.path for r in receiver.messages()] == ["/hooks/numbers"]
     assert WebhookDelivery.objects.get().last_error == "answered HTTP 302"
+
+
+def test_a_sender_that_died_holding_a_lease_leaves_the_delivery_to_the_next_after_it(
+        endpoint, receiver, customer):
+    from events.services import _claim
+
+    emit(customer)
+    now = timezone.now()
+    (claimed,), lease = _claim(now=now, limit=10)  # taken, then the sender died before posting
+
+    assert webhook_deliveries_send(now=now) == 0  # another sender does not take it meanwhile
+    assert webhook_deliveries_send(now=lease) == 1  # once the lease ran out, it goes
+
+    assert len(receiver.messages()) == 1
