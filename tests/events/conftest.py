@@ -10,7 +10,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.notifications.conftest import free_port, wait_for  # noqa: F401 - shared helpers
+# The notifications tests' helpers, shared: the real-worker fixture and what it needs.
+from tests.notifications.conftest import (  # noqa: F401 - fixtures are used by name
+    _migrated_rows_after,
+    closed_port_url,
+    free_port,
+    migrated_rows,
+    migrated_snapshot,
+    redis_db,
+    smtp_server,
+    wait_for,
+)
+from tests.notifications.test_celery_e2e import start_worker  # noqa: F401 - a fixture
 
 
 @dataclass
