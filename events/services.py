@@ -58,6 +58,7 @@ SEND_BATCH = 100  # deliveries claimed at once; the lease covers their worst cas
 RESPONSE_MAX_BYTES = 1024
 LEASE_MARGIN_SECONDS = 60
 USER_AGENT = "numbermgmt-webhooks/1"
+URL_MAX_LENGTH = 2000  # WebhookEndpoint.url
 
 
 # --- what a service passes ---------------------------------------------------------------
@@ -262,7 +263,7 @@ def _address_refusal(host: str, addresses: Iterable[str], *, allow_private: bool
 
 
 def _resolve(host: str, port: int) -> list[str]:
-    return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
 
 
 def webhook_url_validate(url: str) -> str:
@@ -297,7 +298,7 @@ def webhook_url_validate(url: str) -> str:
         raise refuse(f"host {parts.hostname} does not resolve") from None
     if reason := _address_refusal(parts.hostname, addresses, allow_private=allow_private):
         raise refuse(reason)
-    if len(text) > WebhookEndpoint._meta.get_field("url").max_length:
+    if len(text) > URL_MAX_LENGTH:
         raise refuse("is too long")
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
 
@@ -311,7 +312,8 @@ def _event_types_validate(event_types: Iterable[str]) -> list[str]:
 
 
 def _save(endpoint: WebhookEndpoint, *, actor, reason: str) -> None:
-    endpoint._history_user = actor  # type: ignore[attr-defined] - simple-history reads these
+    # simple-history reads these for the history row
+    endpoint._history_user = actor  # type: ignore[attr-defined]
     endpoint._change_reason = reason  # type: ignore[attr-defined]
     endpoint.save()
 
@@ -486,10 +488,11 @@ def _payloads(rows: Sequence[WebhookDelivery], now: dt.datetime) -> list[_Outgoi
     out = []
     for delivery in rows:
         endpoint, event = delivery.endpoint, delivery.event
-        if endpoint.partner_id:
-            if endpoint.partner_id not in views:
-                views[endpoint.partner_id] = PartnerView.of(endpoint.partner)
-            body = event_serialize_for_partner(event, view=views[endpoint.partner_id])
+        partner_id = endpoint.partner_id
+        if partner_id is not None:
+            if partner_id not in views:  # one look-up per partner and batch
+                views[partner_id] = PartnerView.of(Organization.objects.get(pk=partner_id))
+            body = event_serialize_for_partner(event, view=views[partner_id])
         else:
             body = event_serialize(event)
         text = json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
@@ -572,7 +575,7 @@ class _Poster:
             self.resolved[key] = asyncio.ensure_future(
                 asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM))
         infos = await asyncio.shield(self.resolved[key])
-        return sorted({info[4][0] for info in infos})
+        return sorted({str(info[4][0]) for info in infos})
 
     async def _post_all(self, items: list[_Outgoing]) -> None:
         timeout = _timeout()
