@@ -205,6 +205,11 @@ def test_urls_that_may_not_receive_events_are_refused_with_the_reason(settings, 
 def test_public_https_and_with_the_switch_local_http_urls_are_accepted(settings):
     settings.WEBHOOK_ALLOW_PRIVATE = False
     assert webhook_url_validate("https://8.8.8.8/hook?x=1") == "https://8.8.8.8/hook?x=1"
+    settings.DEBUG = True  # development: plain http, but still only to public addresses
+    assert webhook_url_validate("http://8.8.8.8/hook") == "http://8.8.8.8/hook"
+    with pytest.raises(ValidationError, match="loopback"):
+        webhook_url_validate("http://127.0.0.1:8000/hook")
+    settings.DEBUG = False
     settings.WEBHOOK_ALLOW_PRIVATE = True
     assert webhook_url_validate("http://127.0.0.1:8000") == "http://127.0.0.1:8000/"
 
