@@ -63,6 +63,7 @@ class _Receiver:
             def log_message(self, *args):
                 pass
 
+        ThreadingHTTPServer.request_queue_size = 256  # a real receiver's backlog, not 5
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
@@ -171,12 +172,20 @@ def run(data) -> None:
 
 
 def _send_until_done() -> int:
-    """A sender process: what the Celery task does, until no delivery is due."""
-    from events.services import webhook_deliveries_send
+    """A sender process: what the Celery task does, until nothing is pending (a retry that
+    is not due yet is waited for, as the task's own retry would)."""
+    from events.models import WebhookDelivery
+    from events.services import webhook_deliveries_send, webhook_seconds_until_next
 
     total = 0
-    while sent := webhook_deliveries_send(limit=1000):
-        total += sent
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        total += webhook_deliveries_send(limit=1000)
+        wait = webhook_seconds_until_next()
+        if wait is None or not WebhookDelivery.objects.filter(
+                status="pending", endpoint__description=REMARK).exists():
+            return total
+        threading.Event().wait(min(max(wait, 0.1), 5))  # until the soonest retry is due
     return total
 
 

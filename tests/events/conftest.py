@@ -84,6 +84,7 @@ class Receiver:
                 pass
 
         self.stopped.clear()
+        ThreadingHTTPServer.request_queue_size = 64  # parallel senders: no SYN drops
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
