@@ -603,7 +603,7 @@ class _Poster:
                         item.error = f"answer body not complete within {timeout:g} s (status counted)"
                 except _Refused as exc:
                     item.error = str(exc)
-                except (httpx.HTTPError, OSError, UnicodeError) as exc:
+                except Exception as exc:  # noqa: BLE001 - any failure is this attempt's, retried
                     item.error = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
                 item.duration_ms = int((time.perf_counter() - start) * 1000)
 
