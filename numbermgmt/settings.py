@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "inventory",
     "notifications",
     "partners",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -177,6 +178,20 @@ NOTICE_RETRY_BACKOFF_SECONDS = [
 NOTICE_SEND_LEASE_SECONDS = int(os.environ.get("NOTICE_SEND_LEASE_SECONDS", "300"))
 SITE_URL = os.environ.get("SITE_URL", "").rstrip("/")
 
+# Webhooks (events app, README "Events and webhooks"): the delay before each retry of a
+# failed delivery (seconds; the default adds up to about 3 days), then the delivery is failed.
+WEBHOOK_RETRY_SCHEDULE = [
+    int(s) for s in os.environ.get(
+        "WEBHOOK_RETRY_SCHEDULE", "5,30,120,600,1800,3600,7200,14400,28800,43200,86400,86400"
+    ).split(",") if s.strip()
+]
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+# Loopback, private and link-local receivers (and plain http) only when set: tests, a lab.
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+WEBHOOK_SEND_CONCURRENCY = int(os.environ.get("WEBHOOK_SEND_CONCURRENCY", "8"))  # per sender
+# How long a rotated-out secret still signs deliveries (both signatures are sent meanwhile).
+WEBHOOK_SECRET_OVERLAP_HOURS = int(os.environ.get("WEBHOOK_SECRET_OVERLAP_HOURS", "24"))
+
 # --- Celery ----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 REDIS_TRANSPORT_OPTIONS = {
@@ -252,6 +267,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # httpx logs every webhook request at INFO; the delivery attempts are in the database.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
 if not DEBUG:
