@@ -1,0 +1,108 @@
+"""Imports: upload (multipart) → a job; its status and progress; its errors.csv; confirm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from inventory import imports as inventory_imports
+from inventory.models import ImportJob
+
+from .. import serializers as s
+from ..errors import Conflict
+from ..idempotency import idempotent
+from ..imports import ImportRefused, api_import_confirm, api_import_start
+from ..parsers import BoundedJSONParser, BoundedMultiPartParser
+from .common import ApiView
+
+JOB_EXAMPLE = OpenApiExample("previewed", response_only=True, value={
+    "id": "0b6f3c1e-7f0a-4a55-9f3e-0c0ad5e5b0b1", "original_name": "numbers.csv",
+    "status": "previewed", "phase": "preview", "dry_run": True, "all_or_nothing": True,
+    "country": "SG", "total_rows": 1200, "processed_rows": 1200, "progress": 100,
+    "counts": {"new": 1190, "changed": 0, "unchanged": 5, "refused": 5},
+    "message": "1,190 new, 5 unchanged, 5 refused", "created_at": "2026-01-05T08:00:00Z",
+    "confirmed_at": None, "finished_at": None})
+
+
+class _ImportView(ApiView):
+    partner_allowed = False
+    permissions = {"GET": "inventory.import_phonenumber", "POST": "inventory.import_phonenumber"}
+
+    def _job(self, request, job_id) -> ImportJob:
+        # Like the admin: a key sees the jobs its own service user uploaded.
+        return get_object_or_404(ImportJob, uuid=job_id, created_by=request.user)
+
+
+class ImportCreate(_ImportView):
+    parser_classes = [BoundedMultiPartParser]
+
+    @extend_schema(operation_id="imports_create", tags=["imports"],
+                   request={"multipart/form-data": s.ImportIn},
+                   responses={201: OpenApiResponse(s.ImportJobOut, examples=[JOB_EXAMPLE])},
+                   summary="Upload a file: preview (dry_run) or import; big files run in the background")
+    @idempotent
+    def post(self, request):
+        body = s.ImportIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        country = (data.get("country") or "").strip().upper()
+        if country and not _is_region(country):
+            raise exceptions.ValidationError({"country": [f"{country} is not an ISO 3166 country code."]})
+        try:
+            job = api_import_start(upload=data["file"], actor=request.user, country=country,
+                                   valid_only=data["valid_only"], dry_run=data["dry_run"])
+        except (ImportRefused, inventory_imports.ImportFileError) as exc:
+            raise exceptions.ValidationError({"file": [str(exc)]}) from None
+        return Response(s.ImportJobOut(job).data, status=201)
+
+
+def _is_region(country: str) -> bool:
+    import phonenumbers
+
+    return country in phonenumbers.SUPPORTED_REGIONS
+
+
+class ImportDetail(_ImportView):
+    @extend_schema(operation_id="imports_retrieve", tags=["imports"],
+                   responses=OpenApiResponse(s.ImportJobOut, examples=[JOB_EXAMPLE]),
+                   summary="A job's status, counts and progress")
+    def get(self, request, job_id):
+        return Response(s.ImportJobOut(self._job(request, job_id)).data)
+
+
+class ImportErrors(_ImportView):
+    @extend_schema(operation_id="imports_errors", tags=["imports"],
+                   responses={(200, "text/csv"): OpenApiTypes.BINARY},
+                   summary="The refused rows as CSV (404 when none)")
+    def get(self, request, job_id):
+        job = self._job(request, job_id)
+        if not job.error_file:
+            raise exceptions.NotFound("This import has no refused rows.")
+        return FileResponse(job.error_file.open("rb"), as_attachment=True,
+                            filename=f"{Path(job.original_name).stem}-errors.csv",
+                            content_type="text/csv; charset=utf-8")
+
+
+class ImportConfirm(_ImportView):
+    parser_classes = [BoundedJSONParser]
+
+    @extend_schema(operation_id="imports_confirm", tags=["imports"], request=s.ImportConfirmIn,
+                   responses=s.ImportJobOut, summary="Import a previewed job")
+    @idempotent
+    def post(self, request, job_id):
+        job = self._job(request, job_id)
+        body = s.ImportConfirmIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            job = api_import_confirm(job=job, actor=request.user,
+                                     valid_only=body.validated_data["valid_only"])
+        except ImportRefused as exc:
+            raise Conflict(str(exc)) from None
+        return Response(s.ImportJobOut(job).data)
+
