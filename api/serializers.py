@@ -199,6 +199,10 @@ class NumberPatch(serializers.Serializer):
     visible_to = serializers.UUIDField(required=False, allow_null=True, help_text="A partner uuid")
 
     def validate(self, attrs):
+        unknown = sorted(set(getattr(self, "initial_data", {})) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({f: ["Not editable here: the state and the holder change "
+                                                   "only through the actions."] for f in unknown})
         if len(attrs) < 2:
             raise serializers.ValidationError("Give at least one field to change besides the remark.")
         return attrs

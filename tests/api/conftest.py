@@ -20,13 +20,13 @@ class Api:
     def _url(self, path: str) -> str:
         return path if path.startswith("/api/") else f"/api/v1{path}"
 
-    def get(self, path: str, params: dict | None = None, **headers):
+    def get(self, path: str, params: dict | None = None, headers: dict | None = None):
         return self.client.get(self._url(path), params or {}, headers=headers)
 
-    def post(self, path: str, data=None, *, format: str = "json", **headers):
+    def post(self, path: str, data=None, *, format: str = "json", headers: dict | None = None):
         return self.client.post(self._url(path), data, format=format, headers=headers)
 
-    def patch(self, path: str, data=None, **headers):
+    def patch(self, path: str, data=None, headers: dict | None = None):
         return self.client.patch(self._url(path), data, format="json", headers=headers)
 
 
