@@ -86,6 +86,10 @@ class NextAvailableResult(serializers.Serializer):
 
 class OrganizationOut(serializers.ModelSerializer):
     parent = serializers.UUIDField(source="parent.uuid", allow_null=True, **RO)
+    # Blank when not set: plain strings in the answer (format "email" would refuse "").
+    billing_email = serializers.CharField(**RO)
+    owner_email = serializers.CharField(**RO)
+    support_email = serializers.CharField(**RO)
 
     class Meta:
         model = Organization
