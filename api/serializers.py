@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from inventory.choices import DeleteReason, NumberState
@@ -149,6 +150,7 @@ class E164Field(serializers.CharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 16)
         super().__init__(**kwargs)
+        self.validators.append(RegexValidator(r"^\+[1-9][0-9]{6,14}$", "Not in E.164 form."))
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data).strip()

@@ -10,7 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from inventory.models import PhoneNumber
 
 pytestmark = pytest.mark.django_db
-GOOD = "number,country,vendor,sku\n+6560000000,SG,Singtel Wholesale,SG-DID-STD\n+6560000001,SG,Singtel Wholesale,SG-DID-STD\n"
+GOOD = ("number,country,vendor,sku\n+6560000000,SG,Singtel Wholesale,SG-DID-STD\n"
+        "+6560000001,SG,Singtel Wholesale,SG-DID-STD\n")
 BAD_ROW = GOOD + "+6560000002,SG,Nobody,SG-DID-STD\n"
 
 

@@ -141,7 +141,8 @@ def test_every_action_through_the_api(ops, make_numbers, customer, service, make
 
 @pytest.mark.parametrize("action, body, field", [
     ("reserve", {"numbers": ["+6560000000"], "remark": "x"}, "organization"),
-    ("reserve", {"numbers": ["+6560000000"], "remark": "x", "organization": "3fa85f64-5717-4562-b3fc-2c963f66afa6"}, "organization"),
+    ("reserve", {"numbers": ["+6560000000"], "remark": "x",
+                 "organization": "3fa85f64-5717-4562-b3fc-2c963f66afa6"}, "organization"),
     ("assign", {"numbers": ["+6560000000"], "remark": "x", "subscription": "nope"}, "subscription"),
     ("delete", {"numbers": ["+6560000000"], "remark": "x", "reason": "bored"}, "reason"),
     ("lock", {"numbers": ["+656"], "remark": "x"}, "numbers[0]"),
