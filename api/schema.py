@@ -62,14 +62,13 @@ class ApiAutoSchema(AutoSchema):
         codes += list(getattr(self.view, "extra_errors", {}).get(self.method, ()))
         return sorted(set(codes))
 
-    def get_response_serializers(self):
-        responses = super().get_response_serializers()
-        if not isinstance(responses, dict):
-            code = "201" if self._is_create_operation() else "200"
-            responses = {code: responses}
-        responses = dict(responses)
+    def _get_response_bodies(self, direction="response"):
+        # Not get_response_serializers: @extend_schema(responses=…) overrides that one.
+        responses = super()._get_response_bodies(direction)
         for code in self._error_codes():
-            responses.setdefault((code, PROBLEM), problem_response(code))
+            if str(code) not in responses:
+                responses[str(code)] = self._get_response_for_code(
+                    problem_response(code), str(code), [PROBLEM], direction)
         return responses
 
     def get_override_parameters(self):

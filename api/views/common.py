@@ -11,16 +11,6 @@ from rest_framework.views import APIView
 
 from inventory.services import TransitionResult
 
-NUMBER_EXAMPLE = {
-    "e164": "+6560000001", "country": "SG", "state": "reserved",
-    "state_changed_at": "2026-01-05T08:00:00Z", "expires_at": "2026-02-02T08:00:00Z",
-    "vendor": "Singtel Wholesale", "sku": "SG-DID-STD", "voice": True, "sms": False, "fax": False,
-    "routing": "sip:trunk-1", "is_golden": False, "is_ported_in": False, "visible_to": None,
-    "organization": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "subscription": None,
-    "reserved_for": "", "tags": ["vip"], "notes": "", "delete_reason": "",
-    "updated_at": "2026-01-05T08:00:00Z",
-}
-
 
 class ApiView(APIView):
     """An endpoint: `permissions` maps a method to the model permission the admin checks."""
@@ -47,6 +37,9 @@ def bulk_result(result: TransitionResult, requested: Iterable[str] = ()) -> dict
             refused[e164] = "no such number"
             seen.add(e164)
     return {"done": done, "unchanged": unchanged, "refused": refused}
+
+
+NEXT_EXAMPLE = "https://numbermgmt.example/api/v1/numbers/?cursor=cD0lMkI2NTYwMDAwMDAx&limit=100"
 
 
 class BoundedCursorPagination(CursorPagination):
@@ -81,7 +74,8 @@ class BoundedCursorPagination(CursorPagination):
 
     def get_paginated_response_schema(self, schema):
         return {"type": "object", "required": ["next", "results"], "properties": {
-            "next": {"type": ["string", "null"], "format": "uri"}, "results": schema}}
+            "next": {"type": ["string", "null"], "format": "uri", "example": NEXT_EXAMPLE},
+            "results": schema}}
 
 
 def paginated(view, request, queryset, serializer, **kwargs) -> Response:

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from inventory import imports as inventory_imports
 from inventory.models import ImportJob
 
+from .. import examples as ex
 from .. import serializers as s
 from ..errors import Conflict
 from ..idempotency import idempotent
@@ -21,13 +22,7 @@ from ..imports import ImportRefused, api_import_confirm, api_import_start
 from ..parsers import BoundedJSONParser, BoundedMultiPartParser
 from .common import ApiView
 
-JOB_EXAMPLE = OpenApiExample("previewed", response_only=True, value={
-    "id": "0b6f3c1e-7f0a-4a55-9f3e-0c0ad5e5b0b1", "original_name": "numbers.csv",
-    "status": "previewed", "phase": "preview", "dry_run": True, "all_or_nothing": True,
-    "country": "SG", "total_rows": 1200, "processed_rows": 1200, "progress": 100,
-    "counts": {"new": 1190, "changed": 0, "unchanged": 5, "refused": 5},
-    "message": "1,190 new, 5 unchanged, 5 refused", "created_at": "2026-01-05T08:00:00Z",
-    "confirmed_at": None, "finished_at": None})
+JOB_EXAMPLE = ex.response("previewed", ex.JOB)
 
 
 class _ImportView(ApiView):
@@ -44,7 +39,10 @@ class ImportCreate(_ImportView):
 
     @extend_schema(operation_id="imports_create", tags=["imports"],
                    request={"multipart/form-data": s.ImportIn},
-                   responses={201: OpenApiResponse(s.ImportJobOut, examples=[JOB_EXAMPLE])},
+                   examples=[OpenApiExample("preview", request_only=True, media_type="multipart/form-data",
+                                            value={"file": "numbers.csv", "dry_run": True, "country": "SG"}),
+                             ex.response("previewed", ex.JOB, 201)],
+                   responses={201: s.ImportJobOut},
                    summary="Upload a file: preview (dry_run) or import; big files run in the background")
     @idempotent
     def post(self, request):
@@ -78,7 +76,9 @@ class ImportDetail(_ImportView):
 
 class ImportErrors(_ImportView):
     @extend_schema(operation_id="imports_errors", tags=["imports"],
-                   responses={(200, "text/csv"): OpenApiTypes.BINARY},
+                   responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, examples=[
+                       ex.response("refused rows", "line,number,field,reason\n3,+6560000002,vendor,"
+                                                   "unknown vendor: Nobody\n")])},
                    summary="The refused rows as CSV (404 when none)")
     def get(self, request, job_id):
         job = self._job(request, job_id)
@@ -93,7 +93,11 @@ class ImportConfirm(_ImportView):
     parser_classes = [BoundedJSONParser]
 
     @extend_schema(operation_id="imports_confirm", tags=["imports"], request=s.ImportConfirmIn,
-                   responses=s.ImportJobOut, summary="Import a previewed job")
+                   responses=s.ImportJobOut, summary="Import a previewed job",
+                   examples=[ex.request("valid rows only", {"valid_only": True}),
+                             ex.response("done", {**ex.JOB, "status": "done", "phase": "import",
+                                                  "confirmed_at": "2026-01-05T08:05:00Z",
+                                                  "finished_at": "2026-01-05T08:05:02Z"})])
     @idempotent
     def post(self, request, job_id):
         job = self._job(request, job_id)

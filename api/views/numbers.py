@@ -39,11 +39,12 @@ from inventory.services import (
     number_update_attributes,
 )
 
+from .. import examples as ex
 from .. import serializers as s
 from ..errors import Conflict, NotImplementedYet, PreconditionFailed
 from ..idempotency import idempotent
 from ..scope import PARTNER_EXPORT_COLUMNS, is_partner, numbers_for
-from .common import NUMBER_EXAMPLE, ApiView, BoundedCursorPagination, bulk_result, e164s, paginated
+from .common import ApiView, BoundedCursorPagination, bulk_result, e164s, paginated
 
 PARTNER_FILTERS_REFUSED = ("vendor", "routing")
 
@@ -87,7 +88,7 @@ class NumberList(ApiView):
         return numbers_for(self.request)
 
     @extend_schema(operation_id="numbers_list", parameters=[FIELDS_PARAM], tags=["numbers"],
-                   responses=s.NumberOut(many=True),
+                   responses=s.NumberOut(many=True), examples=[ex.response("page", ex.NUMBER)],
                    summary="Numbers, filtered (NumberFilterSet) and cursor-paginated")
     def get(self, request):
         return paginated(self, request, _filtered(self, request), s.NumberOut, fields=_fields(request),
@@ -113,12 +114,7 @@ class NumberDetail(ApiView):
     extra_errors = {"PATCH": (412,)}
 
     @extend_schema(operation_id="numbers_retrieve", parameters=[FIELDS_PARAM], tags=["numbers"],
-                   responses={200: OpenApiResponse(s.NumberDetailOut, examples=[OpenApiExample(
-                       "reserved", value={**NUMBER_EXAMPLE, "reservation": {
-                           "kind": "manual", "status": "active",
-                           "organization": NUMBER_EXAMPLE["organization"],
-                           "starts_at": "2026-01-05T08:00:00Z", "ends_at": "2026-02-02T08:00:00Z",
-                           "did_reservation": None, "reserved_for": ""}})])},
+                   responses=s.NumberDetailOut, examples=[ex.response("reserved", ex.NUMBER_DETAIL)],
                    summary="One number with its current reservation; ETag for If-Match")
     def get(self, request, e164: str):
         number = get_object_or_404(numbers_for(request), e164=e164)
@@ -131,8 +127,8 @@ class NumberDetail(ApiView):
                    parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
                                                 description="The ETag read; 412 if it changed")],
                    responses=s.NumberDetailOut,
-                   examples=[OpenApiExample("retag", request_only=True,
-                                            value={"tags": ["vip", "sales"], "remark": "CRM sync"})],
+                   examples=[ex.request("retag", {"tags": ["vip", "sales"], "remark": "CRM sync"}),
+                             ex.response("edited", ex.NUMBER_DETAIL)],
                    summary="Edit descriptive fields (never the state)")
     @idempotent
     def patch(self, request, e164: str):
@@ -253,9 +249,10 @@ class NumberNextAvailable(ApiView):
 
     @extend_schema(operation_id="numbers_next_available", tags=["numbers"], request=s.NextAvailable,
                    responses=s.NextAvailableResult,
-                   examples=[OpenApiExample("two Singapore numbers", request_only=True, value={
-                       "subscription": "6fa459ea-ee8a-3ca4-894e-db77e160355e", "count": 2,
-                       "country": "SG", "remark": "order 4712"})],
+                   examples=[ex.request("two Singapore numbers", {
+                       "subscription": ex.SUB, "count": 2, "country": "SG", "remark": "order 4712"}),
+                       ex.response("allocated", {"numbers": [{**ex.NUMBER, "state": "assigned",
+                                                              "subscription": ex.SUB}]})],
                    summary="Allocate up to 100 free numbers to a subscription (all or none)")
     @idempotent
     def post(self, request):
@@ -290,8 +287,10 @@ class NumberExport(ApiView):
 
     @extend_schema(operation_id="numbers_export", tags=["numbers"],
                    parameters=[OpenApiParameter("format", str, enum=["csv", "xlsx"], default="csv")],
-                   responses={(200, "text/csv"): OpenApiTypes.BINARY,
-                              (200, exports.CONTENT_TYPES["xlsx"]): OpenApiTypes.BINARY},
+                   responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, examples=[
+                       ex.response("csv", ex.CSV)]),
+                              (200, exports.CONTENT_TYPES["xlsx"]): OpenApiResponse(
+                                  OpenApiTypes.BINARY, examples=[ex.response("xlsx", "<XLSX bytes>")])},
                    summary="The filtered numbers as CSV (streamed) or XLSX")
     def get(self, request):
         fmt = request.query_params.get("format", "csv")
@@ -320,6 +319,10 @@ class Summary(ApiView):
     permissions = {"GET": "inventory.view_phonenumber"}
 
     @extend_schema(operation_id="summary_retrieve", tags=["numbers"], responses=s.SummaryOut,
+                   examples=[ex.response("counts", {
+                       "by_state": {"available": 900, "reserved": 100},
+                       "by_vendor": {"Singtel Wholesale": {"available": 900, "reserved": 100}},
+                       "by_country": {"SG": {"available": 900, "reserved": 100}}})],
                    summary="Counts by state, by vendor × state and by country × state")
     def get(self, request):
         partner = is_partner(request)

@@ -12,13 +12,13 @@ from inventory.models import PhoneNumber
 from subscriptions import services as subscription_services
 from subscriptions.services import subscription_renew, subscription_set_status, subscription_swap_number
 
+from .. import examples as ex
 from .. import serializers as s
 from ..idempotency import idempotent
 from ..scope import numbers_for, organizations_for, subscriptions_for
 from .common import ApiView, BoundedCursorPagination, e164s, paginated
 
-ORG = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
-SUB = "6fa459ea-ee8a-3ca4-894e-db77e160355e"
+ORG, SUB = ex.ORG, ex.SUB
 
 
 class ByCreated(BoundedCursorPagination):
@@ -30,7 +30,8 @@ class OrganizationList(ApiView):
     pagination_class = ByCreated
 
     @extend_schema(operation_id="organizations_list", tags=["organizations"],
-                   responses=s.OrganizationOut(many=True))
+                   responses=s.OrganizationOut(many=True),
+                   examples=[ex.response("page", ex.ORGANIZATION)])
     def get(self, request):
         return paginated(self, request, organizations_for(request).select_related("parent"),
                      s.OrganizationOut)
@@ -39,7 +40,8 @@ class OrganizationList(ApiView):
                    request=s.OrganizationIn, responses={201: s.OrganizationOut},
                    examples=[OpenApiExample("customer", request_only=True, value={
                        "name": "Beta Pte Ltd", "kind": "customer", "parent": ORG,
-                       "billing_email": "billing@beta.example"})])
+                       "billing_email": "billing@beta.example"}),
+                             ex.response("created", ex.ORGANIZATION, 201)])
     @idempotent
     def post(self, request):
         body = s.OrganizationIn(data=request.data)
@@ -52,12 +54,14 @@ class OrganizationDetail(ApiView):
     permissions = {"GET": "subscriptions.view_organization", "PATCH": "subscriptions.change_organization"}
 
     @extend_schema(operation_id="organizations_retrieve", tags=["organizations"],
-                   responses=s.OrganizationOut)
+                   responses=s.OrganizationOut, examples=[ex.response("customer", ex.ORGANIZATION)])
     def get(self, request, uuid):
         return Response(s.OrganizationOut(get_object_or_404(organizations_for(request), uuid=uuid)).data)
 
     @extend_schema(operation_id="organizations_update", tags=["organizations"],
-                   request=s.OrganizationPatch, responses=s.OrganizationOut)
+                   request=s.OrganizationPatch, responses=s.OrganizationOut,
+                   examples=[ex.request("rename", {"name": "Beta Asia Pte Ltd"}),
+                             ex.response("renamed", {**ex.ORGANIZATION, "name": "Beta Asia Pte Ltd"})])
     @idempotent
     def patch(self, request, uuid):
         org = get_object_or_404(organizations_for(request), uuid=uuid)
@@ -86,7 +90,8 @@ class SubscriptionList(ApiView):
     pagination_class = ByCreated
 
     @extend_schema(operation_id="subscriptions_list", tags=["subscriptions"],
-                   responses=s.SubscriptionOut(many=True))
+                   responses=s.SubscriptionOut(many=True),
+                   examples=[ex.response("page", ex.SUBSCRIPTION)])
     def get(self, request):
         return paginated(self, request, subscriptions_for(request), s.SubscriptionOut)
 
@@ -95,7 +100,8 @@ class SubscriptionList(ApiView):
                    examples=[OpenApiExample("service", request_only=True, value={
                        "organization": ORG, "kind": "service", "plan": "Business DID",
                        "current_period_end": "2026-02-01T00:00:00Z", "number_allowance": 5,
-                       "subscriber": "alice"})])
+                       "subscriber": "alice"}),
+                             ex.response("created", ex.SUBSCRIPTION, 201)])
     @idempotent
     def post(self, request):
         body = s.SubscriptionIn(data=request.data)
@@ -108,7 +114,7 @@ class SubscriptionDetail(ApiView):
     permissions = {"GET": "subscriptions.view_subscription"}
 
     @extend_schema(operation_id="subscriptions_retrieve", tags=["subscriptions"],
-                   responses=s.SubscriptionOut)
+                   responses=s.SubscriptionOut, examples=[ex.response("service", ex.SUBSCRIPTION)])
     def get(self, request, uuid):
         return Response(s.SubscriptionOut(get_object_or_404(subscriptions_for(request), uuid=uuid)).data)
 
