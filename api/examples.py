@@ -26,7 +26,7 @@ SUBSCRIPTION = {"uuid": SUB, "organization": ORG, "kind": "service", "plan": "Bu
                 "status": "active", "current_period_end": "2026-02-01T00:00:00Z",
                 "number_allowance": 5, "subscriber": "alice", "created_at": "2026-01-01T00:00:00Z"}
 JOB = {"id": "0b6f3c1e-7f0a-4a55-9f3e-0c0ad5e5b0b1", "original_name": "numbers.csv",
-       "status": "previewed", "phase": "preview", "dry_run": True, "all_or_nothing": True,
+       "status": "previewed", "phase": "preview", "all_or_nothing": True,
        "country": "SG", "total_rows": 1200, "processed_rows": 1200, "progress": 100,
        "counts": {"new": 1190, "changed": 0, "unchanged": 5, "refused": 5},
        "message": "1,190 new, 5 unchanged, 5 refused", "created_at": "2026-01-05T08:00:00Z",

@@ -122,7 +122,7 @@ class ImportJobOut(serializers.ModelSerializer):
 
     class Meta:
         model = ImportJob
-        fields = ["id", "original_name", "status", "phase", "dry_run", "all_or_nothing", "country",
+        fields = ["id", "original_name", "status", "phase", "all_or_nothing", "country",
                   "total_rows", "processed_rows", "progress", "counts", "message", "created_at",
                   "confirmed_at", "finished_at"]
         read_only_fields = fields

@@ -11,14 +11,14 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from inventory import imports as inventory_imports
 from inventory.models import ImportJob
+from inventory.services import ServiceError
 
 from .. import examples as ex
 from .. import serializers as s
 from ..errors import Conflict
 from ..idempotency import idempotent
-from ..imports import ImportRefused, api_import_confirm, api_import_start
+from ..imports import api_import_confirm, api_import_start
 from ..parsers import BoundedJSONParser, BoundedMultiPartParser
 from .common import ApiView
 
@@ -55,8 +55,8 @@ class ImportCreate(_ImportView):
         try:
             job = api_import_start(upload=data["file"], actor=request.user, country=country,
                                    valid_only=data["valid_only"], dry_run=data["dry_run"])
-        except (ImportRefused, inventory_imports.ImportFileError) as exc:
-            raise exceptions.ValidationError({"file": [str(exc)]}) from None
+        except ServiceError as exc:
+            raise exceptions.ValidationError({"file": exc.messages}) from None
         return Response(s.ImportJobOut(job).data, status=201)
 
 
@@ -106,7 +106,7 @@ class ImportConfirm(_ImportView):
         try:
             job = api_import_confirm(job=job, actor=request.user,
                                      valid_only=body.validated_data["valid_only"])
-        except ImportRefused as exc:
-            raise Conflict(str(exc)) from None
+        except ServiceError as exc:
+            raise Conflict(" ".join(exc.messages)) from None
         return Response(s.ImportJobOut(job).data)
 
