@@ -54,6 +54,11 @@ INSTALLED_APPS = [
     "notifications",
     "partners",
     "events",
+    "rest_framework",
+    "rest_framework_api_key",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -261,6 +266,44 @@ NUMBERMGMT = {
     "EXPORT_XLSX_MAX_ROWS": int(os.environ.get("EXPORT_XLSX_MAX_ROWS", "200000")),
 }
 SYSTEM_USERNAME = "system"
+
+# --- API (DESIGN §9) ---------------------------------------------------------------------
+# Requests per API key, e.g. "1000/min"; "0" turns the limit off.
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1000/min")
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.BoundedJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.problem_exception_handler",
+    "URL_FORMAT_OVERRIDE": None,  # ?format= is the export's csv|xlsx
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "OAS_VERSION": "3.1.0",
+    "TITLE": "numbermgmt API",
+    "DESCRIPTION": "Numbers, subscriptions and imports for the carrier's billing and provisioning "
+                   "systems. Authenticate with `Authorization: Bearer <key>`; errors are RFC 9457 "
+                   "problem+json; every POST and PATCH takes an `Idempotency-Key`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_NO_READ_ONLY_REQUIRED": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "NumberStateEnum": "inventory.choices.NumberState",
+        "ImportJobStatusEnum": "inventory.choices.ImportJobStatus",
+        "DeleteReasonEnum": "inventory.choices.DeleteReason",
+        "OrganizationKindEnum": "subscriptions.choices.OrganizationKind",
+        "SubscriptionKindEnum": "subscriptions.choices.SubscriptionKind",
+        "SubscriptionStatusEnum": "subscriptions.choices.SubscriptionStatus",
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -7,5 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("partner/", include("partners.urls")),
+    path("api/v1/", include("api.urls")),
     path("healthz", healthz, name="healthz"),
 ]
