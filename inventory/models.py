@@ -308,6 +308,17 @@ class ImportJob(models.Model):
     confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # A running job's lease: the worker renews it with each progress write; once it has run
+    # out the worker is taken for dead (killed, out of memory, restarted) and beat's
+    # import_jobs_recover_task runs the step again or fails the job (services.import_jobs).
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    worker = models.CharField(max_length=200, blank=True, editable=False,
+                              help_text="host:pid:run of the worker that holds (or last held) the job.")
+    attempts = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="Runs started of the current step (preview, then import).")
+    files_purged_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When the uploaded file and its error report were deleted (retention).")
 
     class Meta:
         ordering = ["-created_at"]
