@@ -11,13 +11,8 @@ from typing import Any
 
 from inventory.choices import ImportJobStatus as J
 from inventory.models import ImportJob
-from inventory.services import ServiceError
-
-try:
-    from inventory.services import import_job_confirm, import_job_start
-    from inventory.tasks import import_job_dispatch
-except ImportError:  # this branch predates the import-job services (see the compat module)
-    from ._import_jobs_compat import import_job_confirm, import_job_dispatch, import_job_start
+from inventory.services import ServiceError, import_job_confirm, import_job_start
+from inventory.tasks import import_job_dispatch
 
 
 def api_import_start(*, upload: Any, actor: Any, country: str, valid_only: bool,

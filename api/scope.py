@@ -8,13 +8,9 @@ from django.db.models import Q, QuerySet
 
 from inventory.models import PhoneNumber
 from inventory.selectors import numbers_visible_to, partner_of
+from partners.views import EXPORT_HEADER as PARTNER_EXPORT_COLUMNS  # the partner's columns
 from subscriptions.models import Organization, Subscription
 from subscriptions.selectors import partner_organizations
-
-try:  # the partner dashboard's export columns (the dashboard is moving into partners/)
-    from partners.views import EXPORT_HEADER as PARTNER_EXPORT_COLUMNS
-except ImportError:  # pragma: no cover - before the move
-    from inventory.views import EXPORT_HEADER as PARTNER_EXPORT_COLUMNS
 
 NUMBER_RELATED = ("vendor", "sku", "organization", "subscription", "visible_to")
 
