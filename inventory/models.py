@@ -9,6 +9,7 @@ from simple_history.models import HistoricalRecords
 
 from .choices import (
     NUMBER_PERMISSIONS,
+    AfterHoldState,
     DeleteReason,
     ImportJobStatus,
     NumberState,
@@ -111,6 +112,14 @@ class PhoneNumber(models.Model):
     after_cooling_state = models.CharField(
         max_length=16, choices=NumberState.choices, blank=True, editable=False
     )
+    after_hold_state = models.CharField(
+        "after hold", max_length=16, choices=AfterHoldState.choices,
+        default=AfterHoldState.RESERVED,
+        help_text="Where the number goes when a hold (its subscription suspended) runs out.",
+    )
+    hold_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Days a hold lasts; empty = the hold policy's."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -155,10 +164,16 @@ class PhoneNumber(models.Model):
             models.Index(fields=["id"], condition=Q(state="available", is_golden=False, reserved_for=""),
                          name="number_allocatable"),
         ]
-        permissions = NUMBER_PERMISSIONS  # one table, in choices.py
+        permissions = list(NUMBER_PERMISSIONS)  # one table, in choices.py
 
     def __str__(self) -> str:
         return self.e164
+
+    @property
+    def routing_reachable(self) -> bool:
+        """A held number keeps its routing, but calls to it do not get through (JeraSoft:
+        "a routing destination will be unreachable"); exports and the API say so."""
+        return self.state != NumberState.HOLD
 
     @property
     def tag_list(self) -> list[str]:
@@ -259,8 +274,8 @@ class LifecyclePolicy(models.Model):
                 None,
                 [
                     self.country,
-                    self.sku and self.sku.code,
-                    {True: "ported-in", False: "not ported-in"}.get(self.is_ported_in),
+                    self.sku.code if self.sku else "",
+                    {True: "ported-in", False: "not ported-in", None: ""}[self.is_ported_in],
                 ],
             )
         )
@@ -331,3 +346,21 @@ class ImportJob(models.Model):
         if not self.total_rows:
             return 100 if self.status == ImportJobStatus.DONE else 0
         return min(100, int(self.processed_rows * 100 / self.total_rows))
+
+
+class ImportMapping(models.Model):
+    """The column mapping last confirmed for one set of file headers (JeraSoft's "specify
+    columns names"): the next file with the same headers is read the same way, with no
+    mapping step. `mapping`: {"columns": {header: field or "" (ignore)}, "vendor", "sku",
+    "country": the defaults standing in for absent columns}."""
+
+    header_signature = models.CharField(max_length=64, unique=True)
+    mapping = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{header} → {field or 'ignore'}"
+                         for header, field in self.mapping.get("columns", {}).items())

@@ -35,8 +35,14 @@ _EXPORTS: dict[str, str] = {
     "number_recover": "lifecycle",
     "number_release": "lifecycle",
     "number_reserve": "lifecycle",
+    "number_set_reserved_for": "lifecycle",
+    "HELD_STATES": "lifecycle",
     "number_unlock": "lifecycle",
     "numbers_expire_due": "automatic",
+    "numbers_hold": "automatic",
+    "numbers_holds_end": "automatic",
+    "numbers_onboard": "automatic",
+    "numbers_unhold": "automatic",
     "numbers_return_from_subscription": "automatic",
     "numbers_swap": "automatic",
     "reservations_follow_subscription": "automatic",
@@ -75,8 +81,12 @@ if TYPE_CHECKING:
     )
     from .automatic import (  # noqa: F401
         numbers_expire_due,
+        numbers_hold,
+        numbers_holds_end,
+        numbers_onboard,
         numbers_return_from_subscription,
         numbers_swap,
+        numbers_unhold,
         reservations_follow_subscription,
     )
     from .import_jobs import (  # noqa: F401
@@ -93,6 +103,7 @@ if TYPE_CHECKING:
         numbers_import,
     )
     from .lifecycle import (  # noqa: F401
+        HELD_STATES,
         NUMBER_ATTRS,
         number_add,
         number_assign,
@@ -103,6 +114,7 @@ if TYPE_CHECKING:
         number_recover,
         number_release,
         number_reserve,
+        number_set_reserved_for,
         number_unlock,
     )
     from .locks import (  # noqa: F401

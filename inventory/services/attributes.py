@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from subscriptions.models import Organization
 
 from ..models import PhoneNumber, Sku, Vendor
-from .lifecycle import resolve
+from .lifecycle import hold_attrs_clean, resolve
 from .locks import numbers_lock
 from .results import Batch, ServiceError, TransitionResult, require_remark
 
@@ -21,7 +22,7 @@ UPDATE = "update"  # the action name a changed number's event carries
 # Descriptive attributes ops may mass-edit. Never the state or the tenancy fields: those
 # move only through the life-cycle services above.
 EDITABLE_ATTRS = ("tags", "notes", "sku", "vendor", "routing", "voice", "sms", "fax", "is_golden",
-                  "is_ported_in", "visible_to")
+                  "is_ported_in", "visible_to", "after_hold_state", "hold_days")
 
 
 def _clean_attribute_changes(changes: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +52,10 @@ def _clean_attribute_changes(changes: dict[str, Any]) -> dict[str, Any]:
             value = bool(value)
         elif name == "tags":
             value = PhoneNumber.tags_to_field(value or "")
+        elif name in ("after_hold_state", "hold_days"):
+            cleaned = {name: value}
+            hold_attrs_clean(cleaned)
+            value = cleaned[name]
         elif name in ("add_tags", "remove_tags"):
             value = PhoneNumber.tags_to_field(value or "")
             value = [t for t in value.split(";") if t]
@@ -78,7 +83,7 @@ def number_update_attributes(*, numbers: Any, changes: dict[str, Any], actor: An
         for n in numbers_lock(numbers):
             new: dict[str, Any] = {}
             for name, value in values.items():
-                field_ = PhoneNumber._meta.get_field(name)
+                field_ = cast("Field", PhoneNumber._meta.get_field(name))
                 current = getattr(n, field_.attname)
                 wanted = value.pk if field_.is_relation and value is not None else value
                 if current != wanted:

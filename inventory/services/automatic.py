@@ -1,28 +1,32 @@
-"""Moves nobody clicks: the expiry sweep, the numbers of a subscription that ended, charged
+"""Moves nobody clicks: the expiry sweep (reservations, locks, cooling and holds), the
+numbers of a subscription that ended, was suspended or came back, onboarding, charged
 reservations that follow their subscription, and the swap.
 
-They take their sources and targets from `ALLOWED_TRANSITIONS` (EXPIRE,
-SUBSCRIPTION_ENDED, SWAP_OUT) and their locks in the one order (locks.py), like the
-actions a person takes.
+They take their sources and targets from `ALLOWED_TRANSITIONS` (EXPIRE, HOLD_END,
+SUBSCRIPTION_ENDED, HOLD, UNHOLD, ONBOARD, SWAP_OUT) and their locks in the one order
+(locks.py), like the actions a person takes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from notifications.services import notices_create_lock_expired
 from subscriptions.choices import SubscriptionKind, SubscriptionStatus
-from subscriptions.models import Subscription
+from subscriptions.models import Organization, Subscription
 
 from ..bulk import update_same_with_history
 from ..choices import (
     ALLOWED_TRANSITIONS,
     Action,
+    DeleteReason,
     NumberState,
     PolicyCause,
     ReservationKind,
@@ -87,34 +91,110 @@ def reservations_follow_subscription(*, subscription: Subscription, actor: Any,
         return len(changed)
 
 
+def _subscription_numbers_move(*, subscription: Subscription, action: str, actor: Any,
+                               remark: str, now: dt.datetime,
+                               move: Callable[[Batch, PhoneNumber, str], None]) -> TransitionResult:
+    """The one skeleton for a subscription's own numbers following its status: lock those in
+    the action's sources (pk order), skip any that moved on since the read, check each
+    against the table, let `move` write it. The caller holds the subscription's lock."""
+    rule = ALLOWED_TRANSITIONS[action]
+    with transaction.atomic():
+        batch = Batch(actor=actor, remark=remark, now=now, action=action)
+        held = PhoneNumber.objects.filter(subscription=subscription, state__in=rule.sources)
+        for n in numbers_lock(held):
+            if n.subscription_id != subscription.pk or n.state not in rule.sources:
+                continue  # moved on since the read: not this subscription's any more
+            if target := batch.check(n, action):
+                move(batch, n, target)
+        return batch.commit()
+
+
 def numbers_return_from_subscription(*, subscription: Subscription, cause: str, actor: Any,
                                      now: dt.datetime | None = None,
                                      remark: str = "") -> TransitionResult:
-    """A service subscription ended: its numbers go back to its organization, reserved.
+    """A service subscription ended: its numbers (assigned or held) go back to its
+    organization, reserved; a number kept for a user stays kept for them.
 
     The caller (subscriptions.services) holds the subscription's lock already."""
     now = now or timezone.now()
     kind = {
         PolicyCause.SUBSCRIPTION_EXPIRED: ReservationKind.SUBSCRIPTION_EXPIRED,
         PolicyCause.SUBSCRIPTION_TERMINATED: ReservationKind.SUBSCRIPTION_TERMINATED,
-    }[cause]
+    }[PolicyCause(cause)]
     remark = remark or f"subscription {subscription.uuid} {kind.label.split()[-1].lower()}"
-    rule = ALLOWED_TRANSITIONS[A.SUBSCRIPTION_ENDED]
+    policies = Policies(cause)
+    org = subscription.organization
+
+    def move(batch: Batch, n: PhoneNumber, target: str) -> None:
+        ends = policies.ends(n, batch.now)
+        batch.change(n, state=target, subscription=None, organization=org, expires_at=ends)
+        batch.open_reservation(n, kind=kind, organization=org, ends_at=ends,
+                               reserved_for=n.reserved_for)
+
+    return _subscription_numbers_move(subscription=subscription, action=A.SUBSCRIPTION_ENDED,
+                                      actor=actor, remark=remark, now=now, move=move)
+
+
+def hold_ends(number: PhoneNumber, now: dt.datetime, policies: Policies) -> dt.datetime:
+    """When a hold that starts now ends: the number's own hold days, else the policy's."""
+    days = number.hold_days if number.hold_days is not None else policies.days(number)
+    return now + dt.timedelta(days=days)
+
+
+def numbers_hold(*, subscription: Subscription, actor: Any, now: dt.datetime | None = None,
+                 remark: str = "") -> TransitionResult:
+    """The subscription is suspended (JeraSoft: the package is not active): its assigned
+    numbers wait in hold, still its own, routing unreachable, until the hold days run out.
+
+    The caller (subscriptions.services) holds the subscription's lock already."""
+    now = now or timezone.now()
+    policies = Policies(PolicyCause.HOLD)
+
+    def move(batch: Batch, n: PhoneNumber, target: str) -> None:
+        batch.change(n, state=target, expires_at=hold_ends(n, batch.now, policies))
+
+    return _subscription_numbers_move(
+        subscription=subscription, action=A.HOLD, actor=actor, now=now,
+        remark=remark or f"subscription {subscription.uuid} suspended", move=move)
+
+
+def numbers_unhold(*, subscription: Subscription, actor: Any, now: dt.datetime | None = None,
+                   remark: str = "") -> TransitionResult:
+    """The subscription is active again: its held numbers are assigned to it again (they
+    never stopped being its own, so the allowance is not asked again)."""
+    now = now or timezone.now()
+
+    def move(batch: Batch, n: PhoneNumber, target: str) -> None:
+        batch.change(n, state=target, expires_at=None)
+
+    return _subscription_numbers_move(
+        subscription=subscription, action=A.UNHOLD, actor=actor, now=now,
+        remark=remark or f"subscription {subscription.uuid} reactivated", move=move)
+
+
+def numbers_onboard(*, subscription: Subscription, actor: Any, now: dt.datetime | None = None,
+                    remark: str = "") -> TransitionResult:
+    """Assign to an active service subscription the numbers kept for its subscriber
+    (available, or reserved by its organization or that organization's partner), in
+    number order, within its allowance; the ones past it are refused with that reason.
+
+    The caller (subscriptions.services) holds the subscription's lock already.
+    """
+    now = now or timezone.now()
+    sub = subscription
+    if sub.kind != SubscriptionKind.SERVICE or sub.status != SubscriptionStatus.ACTIVE \
+            or not sub.subscriber:
+        return TransitionResult()
+    org = sub.organization
+    holders = [i for i in (org.pk, org.parent_id) if i]
+    candidates = PhoneNumber.objects.filter(reserved_for=sub.subscriber).filter(
+        Q(state=S.AVAILABLE) | Q(state=S.RESERVED, organization_id__in=holders))
     with transaction.atomic():
-        batch = Batch(actor=actor, remark=remark, now=now, action=A.SUBSCRIPTION_ENDED)
-        policies = Policies(cause)
-        org = subscription.organization
-        held = PhoneNumber.objects.filter(subscription=subscription, state__in=rule.sources)
-        for n in numbers_lock(held):
-            if n.subscription_id != subscription.pk or n.state not in rule.sources:
-                continue  # moved on since the read: not this subscription's any more
-            target = batch.check(n, A.SUBSCRIPTION_ENDED)
-            if target is None:
-                continue
-            ends = policies.ends(n, now)
-            batch.change(n, state=target, subscription=None, organization=org, expires_at=ends)
-            batch.open_reservation(n, kind=kind, organization=org, ends_at=ends,
-                                   reserved_for=n.reserved_for)
+        batch = Batch(actor=actor, remark=remark or f"onboarded: kept for {sub.subscriber}",
+                      now=now, action=A.ONBOARD)
+        locked = [n for n in numbers_lock(candidates) if n.reserved_for == sub.subscriber
+                  and n.state in ALLOWED_TRANSITIONS[A.ONBOARD].sources]
+        assign_into(batch, locked, sub, action=A.ONBOARD)
         return batch.commit()
 
 
@@ -161,8 +241,46 @@ EXPIRE_REMARKS = {
 }
 
 
+def numbers_holds_end(*, now: dt.datetime | None = None, batch_size: int = 1000) -> int:
+    """Holds past their end go to each number's after-hold state (HOLD_END): reserved for
+    the organization with the subscription-expired period (a Reservation), available, or
+    deleted with reason archived. Committed batches, `skip_locked` like the expiry sweep
+    (a reactivation that holds a number's lock wins; the number is skipped)."""
+    now = now or timezone.now()
+    expired = Policies(PolicyCause.SUBSCRIPTION_EXPIRED)
+    actor = system_user()
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(PhoneNumber.objects.select_for_update(skip_locked=True)
+                       .filter(state=S.HOLD, expires_at__lte=now)
+                       .order_by("expires_at", "pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return total
+            numbers = list(PhoneNumber.objects.filter(pk__in=ids).order_by("pk"))  # locked above
+            orgs = Organization.objects.in_bulk({n.organization_id for n in numbers} - {None})
+            batch = Batch(actor=actor, remark="hold ended", now=now, action=A.HOLD_END)
+            for n in numbers:
+                target = batch.check(n, A.HOLD_END)
+                org = orgs.get(n.organization_id) if n.organization_id else None
+                if target == S.RESERVED and org is not None:
+                    ends = expired.ends(n, now)
+                    batch.change(n, state=target, subscription=None, organization=org,
+                                 expires_at=ends)
+                    batch.open_reservation(n, kind=ReservationKind.SUBSCRIPTION_EXPIRED,
+                                           organization=org, ends_at=ends,
+                                           reserved_for=n.reserved_for)
+                elif target is not None:
+                    target = S.AVAILABLE if target == S.RESERVED else target
+                    archived = {"delete_reason": DeleteReason.ARCHIVED} if target == S.DELETED else {}
+                    batch.change(n, state=target, subscription=None, organization=None,
+                                 expires_at=None, **archived)
+            total += len(batch.commit().done)
+
+
 def numbers_expire_due(*, now: dt.datetime | None = None, batch_size: int = 5000) -> int:
-    """Release every reservation, lock and cooling period that has ended. Safe to overlap.
+    """Release every reservation, lock and cooling period that has ended, and end the holds
+    that ran out (numbers_holds_end). Safe to overlap.
 
     Works in committed batches: a crash loses at most the batch in flight, and a rerun
     resumes. Rows another sweep holds are skipped (`skip_locked`), so two sweeps never
@@ -172,7 +290,7 @@ def numbers_expire_due(*, now: dt.datetime | None = None, batch_size: int = 5000
     ALLOWED_TRANSITIONS.
     """
     now = now or timezone.now()
-    total = 0
+    total = numbers_holds_end(now=now)
     cooling = Policies(PolicyCause.COOLING)
     released: dict[tuple, dict] = {}  # (country, sku, ported-in) → where a reservation goes
     actor = system_user()

@@ -26,6 +26,7 @@ from ..bulk import clone, insert_history, insert_objects
 from ..choices import (
     ALLOWED_TRANSITIONS,
     Action,
+    AfterHoldState,
     DeleteReason,
     NumberState,
     PolicyCause,
@@ -71,8 +72,9 @@ def resolve(model: Any, value: Any, field_name: str, label: str) -> Any:
 
 def tenancy_end_values(target: str, *, action: str, now: dt.datetime,
                        cooling_days: int) -> dict[str, Any]:
-    """A tenancy ends (release, expiry): the holder goes; cooling waits, then the target."""
-    common = {"organization": None, "subscription": None, "reserved_for": ""}
+    """A tenancy ends (release, expiry): the holder goes; cooling waits, then the target.
+    `reserved_for` stays (VOSS): only number_set_reserved_for clears it."""
+    common = {"organization": None, "subscription": None}
     if target == S.COOLING:
         return {**common, "state": S.COOLING, "expires_at": now + dt.timedelta(days=cooling_days),
                 "after_cooling_state": ALLOWED_TRANSITIONS[action].target}
@@ -80,20 +82,29 @@ def tenancy_end_values(target: str, *, action: str, now: dt.datetime,
 
 
 def assign_refusal(n: PhoneNumber, sub: Subscription, names: dict[int, str]) -> str | None:
-    """Who may take a number: the reserver, a partner's customers, the named user, and an
-    available number only when visible to the subscription's partner (or everyone)."""
+    """Who may take a number: the reserver, a partner's customers, the named user (in any
+    state: the flag outlives reservations), an available number only when visible to the
+    subscription's partner (or everyone), and a golden number only once reserved (B3:
+    golden numbers are sold only after being reserved for the organization)."""
+    if n.reserved_for and n.reserved_for != sub.subscriber:
+        return f"reserved for {n.reserved_for}; the subscription's subscriber is " + (
+            sub.subscriber or "not set"
+        )
     if n.state == S.RESERVED:
         org = sub.organization
         if n.organization_id not in (org.pk, org.parent_id):
-            holder = names.get(n.organization_id, "another organization")
+            holder = names.get(n.organization_id or 0, "another organization")
             return f"reserved by {holder}; the subscription belongs to {org.name}"
-        if n.reserved_for and n.reserved_for != sub.subscriber:
-            return f"reserved for {n.reserved_for}; the subscription's subscriber is " + (
-                sub.subscriber or "not set"
-            )
-    elif n.state == S.AVAILABLE and n.visible_to_id and n.visible_to_id != sub.organization.partner_id:
-        return "visible only to another partner"
+    elif n.state == S.AVAILABLE:
+        if n.is_golden:
+            return "golden: sold only after being reserved for the organization"
+        if n.visible_to_id and n.visible_to_id != sub.organization.partner_id:
+            return "visible only to another partner"
     return None
+
+
+# A subscription's numbers: assigned, or held while it is suspended (still its own).
+HELD_STATES = (S.ASSIGNED, S.HOLD)
 
 
 class Allowance:
@@ -110,7 +121,7 @@ class Allowance:
             if sub.number_allowance is None:
                 self.room[sub.pk] = None
             else:
-                held = (PhoneNumber.objects.filter(subscription=sub, state=S.ASSIGNED)
+                held = (PhoneNumber.objects.filter(subscription=sub, state__in=HELD_STATES)
                         .exclude(pk__in=list(leaving)).count())
                 self.room[sub.pk] = sub.number_allowance - held
         room = self.room[sub.pk]
@@ -127,12 +138,15 @@ def assign_values(sub: Subscription, target: str) -> dict[str, Any]:
             "expires_at": None, "after_cooling_state": ""}
 
 
-def assign_into(batch: Batch, numbers: list[PhoneNumber], sub: Subscription) -> None:
+def assign_into(batch: Batch, numbers: list[PhoneNumber], sub: Subscription, *,
+                action: str = A.ASSIGN) -> None:
+    """Assign (or onboard: `action`) numbers to `sub`, each checked against who may take it
+    and the allowance; the rest are refused with the reason."""
     names = org_names(n.organization_id for n in numbers)
     allowance = Allowance()
     leaving = [pk for pk, n in batch.changed.items() if n.subscription_id != sub.pk]
     for n in numbers:
-        target = batch.check(n, A.ASSIGN,
+        target = batch.check(n, action,
                              already=n.state == S.ASSIGNED and n.subscription_id == sub.pk,
                              refusal=assign_refusal(n, sub, names))
         if target is None:
@@ -142,7 +156,7 @@ def assign_into(batch: Batch, numbers: list[PhoneNumber], sub: Subscription) -> 
             continue
         if n.state == S.RESERVED:
             batch.close_reservation(n, ReservationStatus.ASSIGNED)
-        batch.change(n, action=A.ASSIGN, **assign_values(sub, target))
+        batch.change(n, action=action, **assign_values(sub, target))
 
 
 def charged_end(period_end: dt.datetime | None, floor: dt.datetime | None) -> dt.datetime | None:
@@ -156,7 +170,28 @@ def charged_end(period_end: dt.datetime | None, floor: dt.datetime | None) -> dt
 # --- add -------------------------------------------------------------------------------
 
 NUMBER_ATTRS = {"voice", "sms", "fax", "routing", "is_golden", "is_ported_in", "visible_to",
-                "tags", "notes"}
+                "tags", "notes", "after_hold_state", "hold_days"}
+
+
+def hold_attrs_clean(values: dict[str, Any]) -> None:
+    """The after-hold state and hold days of a number, checked in place (add, mass edit)."""
+    if "after_hold_state" in values:
+        state = (values["after_hold_state"] or AfterHoldState.RESERVED).strip().lower()
+        if state not in AfterHoldState.values:
+            raise ServiceError(f"After hold must be one of {', '.join(AfterHoldState.values)}, "
+                               f"not {values['after_hold_state']!r}.")
+        values["after_hold_state"] = state
+    if "hold_days" in values:
+        days = values["hold_days"]
+        if days in (None, ""):
+            values["hold_days"] = None
+        else:
+            try:
+                values["hold_days"] = int(days)
+            except (TypeError, ValueError):
+                raise ServiceError(f"Hold days must be a whole number, not {days!r}.") from None
+            if not 0 <= values["hold_days"] <= 3650:
+                raise ServiceError("Hold days must be between 0 and 3650 (empty = the policy's).")
 
 
 def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str,
@@ -176,12 +211,13 @@ def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str
     unknown = set(attrs) - NUMBER_ATTRS
     if unknown:
         raise ServiceError(f"Unknown number attributes: {', '.join(sorted(unknown))}")
-    vendor = resolve(Vendor, vendor, "name", "vendor")
-    sku = resolve(Sku, sku, "code", "SKU")
+    vendor_row: Vendor = resolve(Vendor, vendor, "name", "vendor")
+    sku_row: Sku = resolve(Sku, sku, "code", "SKU")
     if "tags" in attrs:
         attrs["tags"] = PhoneNumber.tags_to_field(attrs["tags"])
+    hold_attrs_clean(attrs)
     for capability in ("voice", "sms", "fax"):
-        attrs.setdefault(capability, getattr(sku, capability))
+        attrs.setdefault(capability, getattr(sku_row, capability))
     remark = (remark or "").strip() or "added"
     parsed = parse_spec(numbers, country=country, max_items=max_items, max_range=max_range)
     result = TransitionResult(rejected=dict(parsed.errors))
@@ -190,7 +226,7 @@ def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str
         result.rejected[e164] = "already exists"
     user = actor_or_system(actor)
     lock_policy = Policies(PolicyCause.LOCK) if state == S.LOCKED else None
-    template = PhoneNumber(vendor=vendor, sku=sku, state=state, state_changed_at=now,
+    template = PhoneNumber(vendor=vendor_row, sku=sku_row, state=state, state_changed_at=now,
                            created_at=now, updated_at=now, **attrs)
     objs = []
     for e164 in parsed.numbers:
@@ -229,7 +265,7 @@ def number_reserve(*, numbers: Any, organization: Organization, actor: Any, rema
     remark = require_remark(remark)
     if organization is None:
         raise ServiceError("Reserve needs an organization.")
-    reserved_for = (reserved_for or "").strip()
+    given = (reserved_for or "").strip()
     now = now or timezone.now()
     with transaction.atomic():
         batch = Batch(actor=actor, remark=remark, now=now, action=A.RESERVE)
@@ -237,34 +273,42 @@ def number_reserve(*, numbers: Any, organization: Organization, actor: Any, rema
         locked = numbers_lock(numbers)
         names = org_names(n.organization_id for n in locked)
         for n in locked:
-            same = n.organization_id == organization.pk and n.reserved_for == reserved_for
+            if given and n.reserved_for and n.reserved_for != given:
+                batch.refuse(n, f"reserved for {n.reserved_for}; change that with set "
+                                "reserved-for first")
+                continue
+            wanted = given or n.reserved_for  # the flag outlives reservations (VOSS)
+            same = n.organization_id == organization.pk and n.reserved_for == wanted
             if n.state == S.RESERVED and not same:
-                batch.refuse(n, f"already reserved by {names.get(n.organization_id, 'someone else')}")
+                batch.refuse(n, f"already reserved by {names.get(n.organization_id or 0, 'someone else')}")
                 continue
             target = batch.check(n, A.RESERVE, already=n.state == S.RESERVED)
             if target is None:
                 continue
             ends = policies.ends(n, now)
             batch.change(n, state=target, organization=organization, subscription=None,
-                         reserved_for=reserved_for, expires_at=ends, after_cooling_state="")
+                         reserved_for=wanted, expires_at=ends, after_cooling_state="")
             batch.open_reservation(n, kind=ReservationKind.MANUAL, organization=organization,
-                                   reserved_for=reserved_for, ends_at=ends)
+                                   reserved_for=wanted, ends_at=ends)
         return batch.commit()
 
 
 def _each(*, numbers: Any, action: str, actor: Any, remark: str, now: dt.datetime | None,
           move: Callable[[Batch, PhoneNumber, str], None],
-          cooling: Policies | None = None) -> TransitionResult:
+          cooling: Policies | None = None,
+          already: Callable[[PhoneNumber], bool] | None = None) -> TransitionResult:
     """The one skeleton of an action on numbers: lock them (pk order), check each against the
     table (keep / refuse / go on), let `move` write the allowed ones, commit. `cooling`:
-    the action ends a tenancy, so a number may go through cooling (the table's row says)."""
+    the action ends a tenancy, so a number may go through cooling (the table's row says).
+    `already`: the action's own "already so" (default: the table's target)."""
     remark = require_remark(remark)
     now = now or timezone.now()
     with transaction.atomic():
         batch = Batch(actor=actor, remark=remark, now=now, action=action)
         for n in numbers_lock(numbers):
             days = cooling.days(n) if cooling is not None else 0
-            if target := batch.check(n, action, cooling_days=days):
+            if target := batch.check(n, action, cooling_days=days,
+                                     already=already(n) if already else None):
                 move(batch, n, target)
         return batch.commit()
 
@@ -329,7 +373,7 @@ def number_extend(*, numbers: Any, did_reservation: Subscription, actor: Any, re
             current = active.get(n.pk)
             refusal = None
             if n.organization_id != sub.organization_id:
-                holder = names.get(n.organization_id, "another organization")
+                holder = names.get(n.organization_id or 0, "another organization")
                 refusal = (f"reserved by {holder}; the DID reservation subscription "
                            f"belongs to {sub.organization.name}")
             charged = bool(current and current.kind == ReservationKind.CHARGED
@@ -371,24 +415,60 @@ def number_recover(*, numbers: Any, actor: Any, remark: str,
     return _each(numbers=numbers, action=A.RECOVER, actor=actor, remark=remark, now=now, move=move)
 
 
+def number_set_reserved_for(*, numbers: Any, reserved_for: str, actor: Any, remark: str,
+                            now: dt.datetime | None = None) -> TransitionResult:
+    """Set (or, with "", clear) the user a number is kept for (VOSS "Reserved for").
+
+    The flag is the number's own, not a reservation's: it stays through every state change
+    until this clears it, and while it is set only a subscription whose subscriber is that
+    username may take the number. Any state but deleted; the state does not change.
+    """
+    value = (reserved_for or "").strip()
+    if len(value) > (PhoneNumber._meta.get_field("reserved_for").max_length or 150):
+        raise ServiceError("Reserved for is a username of at most 150 characters.")
+
+    def move(batch: Batch, n: PhoneNumber, target: str) -> None:
+        batch.change(n, reserved_for=value)
+
+    return _each(numbers=numbers, action=A.SET_RESERVED_FOR, actor=actor, remark=remark, now=now,
+                 move=move, already=lambda n: n.reserved_for == value)
+
+
+def _next_candidate(sub: Subscription, filters: dict[str, Any]) -> PhoneNumber | None:
+    """The first number next-available may take for `sub`, locked (skip_locked): the ones
+    kept for its subscriber first (available, or reserved by its organization or partner),
+    then free ones kept for nobody. Never golden-and-available, never another's."""
+    org = sub.organization
+    free = Q(state=S.AVAILABLE, is_golden=False) & (
+        Q(visible_to__isnull=True) | Q(visible_to_id=org.partner_id))
+    pattern = filters.pop("pattern", None)
+    passes = [PhoneNumber.objects.filter(free, reserved_for="")]
+    if sub.subscriber:
+        ours = Q(state=S.RESERVED, organization_id__in=[i for i in (org.pk, org.parent_id) if i])
+        passes.insert(0, PhoneNumber.objects.filter(free | ours, reserved_for=sub.subscriber))
+    for qs in passes:
+        if pattern:
+            qs = qs.filter(pattern_q(pattern))
+        number = qs.filter(**filters).select_for_update(skip_locked=True).order_by("pk").first()
+        if number is not None:
+            return number
+    return None
+
+
 def number_next_available(*, subscription: Subscription, actor: Any, remark: str,
                           now: dt.datetime | None = None, **filters: Any) -> PhoneNumber:
     """Assign the first free number that matches; parallel callers never get the same one.
 
-    `skip_locked` makes each caller pass over rows another is taking. Golden numbers,
-    numbers held for someone and numbers visible only to another partner are never picked.
-    `pattern=` takes a search pattern (see inventory.numbers.pattern_q).
+    `skip_locked` makes each caller pass over rows another is taking. A subscription with a
+    subscriber gets the numbers kept for that username first; available golden numbers,
+    numbers kept for someone else and numbers visible only to another partner are never
+    picked. `pattern=` takes a search pattern (see inventory.numbers.pattern_q).
     """
     remark = require_remark(remark)
     now = now or timezone.now()
     with transaction.atomic():
         sub = subscription_lock(subscription, kind=SubscriptionKind.SERVICE)
-        qs = PhoneNumber.objects.filter(state=S.AVAILABLE, is_golden=False, reserved_for="")
-        qs = qs.filter(Q(visible_to__isnull=True) | Q(visible_to_id=sub.organization.partner_id))
-        pattern = filters.pop("pattern", None)
-        if pattern:
-            qs = qs.filter(pattern_q(pattern))
-        number = qs.filter(**filters).select_for_update(skip_locked=True).order_by("pk").first()
+        number = _next_candidate(sub, dict(filters))
         if number is None:
             raise NoNumberAvailable("No available number matches.")
         batch = Batch(actor=actor, remark=remark, now=now, action=A.ASSIGN)

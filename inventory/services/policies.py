@@ -29,7 +29,8 @@ class Policies:
                     return row.period_days
             elif row.matches(number):
                 return row.period_days
-        return DEFAULT_DAYS[self.cause]
+        ported = number.is_ported_in if number is not None else None
+        return DEFAULT_DAYS.get((self.cause, ported or None), DEFAULT_DAYS[(self.cause, None)])
 
     def ends(self, number: PhoneNumber, now: dt.datetime) -> dt.datetime:
         return now + dt.timedelta(days=self.days(number))

@@ -14,11 +14,12 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Field
 
 from notifications.services import notices_for_new_reservations
 
@@ -153,7 +154,7 @@ def write_numbers(numbers: Sequence[PhoneNumber], *, fields: Iterable[str], acto
     written here, in the same transaction. Values that differ per number (an import's
     notes) go in one `UPDATE … FROM unnest(…)` per chunk instead.
     """
-    names = sorted({PhoneNumber._meta.get_field(f).attname for f in fields})
+    names = sorted({cast("Field", PhoneNumber._meta.get_field(f)).attname for f in fields})
     user_id = actor_or_system(actor).pk
     groups: dict[tuple, list[int]] = defaultdict(list)
     for number in numbers:
@@ -218,7 +219,8 @@ class Batch:
             self.refuse(number, reason)
             return None
         return transition_target(action, number.state, cooling_days=cooling_days,
-                                 after_cooling=number.after_cooling_state)
+                                 after_cooling=number.after_cooling_state,
+                                 chosen=number.after_hold_state)
 
     def change(self, number: PhoneNumber, *, action: str | None = None, **values: Any) -> None:
         if number.pk not in self.before:

@@ -101,8 +101,11 @@ def test_an_ended_subscription_and_a_swap_read_their_rows(monkeypatch, make_numb
 
 
 def test_every_row_names_a_target():
-    assert all(isinstance(rule, Transition) and rule.target in S.values
-               for rule in ALLOWED_TRANSITIONS.values())
+    """A target is a state, or "" for an action that leaves the state alone (set reserved-for);
+    a per-number choice of target is a state too."""
+    assert all(isinstance(rule, Transition) and rule.target in (*S.values, "")
+               and rule.chosen <= set(S.values) for rule in ALLOWED_TRANSITIONS.values())
+    assert [a for a, rule in ALLOWED_TRANSITIONS.items() if not rule.target] == [A.SET_RESERVED_FOR]
 
 
 def test_a_lock_added_with_the_number_gets_its_notice(vendor, sku, ops_user, now):
