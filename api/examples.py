@@ -31,6 +31,22 @@ JOB = {"id": "0b6f3c1e-7f0a-4a55-9f3e-0c0ad5e5b0b1", "original_name": "numbers.c
        "counts": {"new": 1190, "changed": 0, "unchanged": 5, "refused": 5},
        "message": "1,190 new, 5 unchanged, 5 refused", "created_at": "2026-01-05T08:00:00Z",
        "confirmed_at": None, "finished_at": None}
+EVENT = {"id": 4711, "type": "number.reserved", "timestamp": "2026-01-05T08:00:00.123456+00:00",
+         "actor": "api:provisioning", "remark": "order 4711",
+         "data": {"count": 1, "numbers": [{
+             "e164": "+6560000001",
+             "before": {"state": "available", "organization": None, "subscription": None,
+                        "expires_at": None, "reserved_for": "", "visible_to": None},
+             "after": {"state": "reserved", "organization": ORG, "subscription": None,
+                       "expires_at": "2026-02-02T08:00:00+00:00", "reserved_for": "",
+                       "visible_to": None}}]}}
+EVENT_FOR_PARTNER = {key: value for key, value in EVENT.items() if key not in ("actor", "remark")}
+EVENTS_NEXT = "https://numbermgmt.example/api/v1/events/?after=4711&limit=100"
+WEBHOOK_ENDPOINT = {"id": 7, "url": "https://billing.example/hooks/numbers", "description": "billing",
+                    "event_types": ["number.reserved", "number.released"], "active": True,
+                    "disabled_reason": "", "partner": None, "previous_secret_valid_until": None,
+                    "created_at": "2026-01-05T08:00:00Z", "updated_at": "2026-01-05T08:00:00Z"}
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 CSV = "number,country,vendor,sku,state\n+6560000001,SG,Singtel Wholesale,SG-DID-STD,reserved\n"
 
 

@@ -7,7 +7,7 @@ from drf_spectacular.renderers import OpenApiJsonRenderer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from .views import imports, numbers, parties
+from .views import events, imports, numbers, parties
 from .views.common import ApiView
 
 app_name = "api"
@@ -66,8 +66,14 @@ urlpatterns = [
     path("imports/<uuid:job_id>/errors.csv", imports.ImportErrors.as_view(), name="import-errors"),
     path("imports/<uuid:job_id>/confirm/", imports.ImportConfirm.as_view(), name="import-confirm"),
     path("summary/", numbers.Summary.as_view(), name="summary"),
-    # Events and webhooks (DESIGN §10) are built by the events work; their routes go here:
-    #   path("events/", …, name="events"),                      GET ?after=ID, the pull feed
-    #   path("webhook-endpoints/", …), path("webhook-endpoints/<int:pk>/", …)   ops keys only
+    # Events and webhooks (DESIGN §10): the pull feed; endpoints for ops keys only.
+    path("events/", events.EventList.as_view(), name="events"),
+    path("webhook-endpoints/", events.WebhookEndpointList.as_view(), name="webhook-endpoints"),
+    path("webhook-endpoints/<int:endpoint_id>/", events.WebhookEndpointDetail.as_view(),
+         name="webhook-endpoint"),
+    path("webhook-endpoints/<int:endpoint_id>/rotate-secret/",
+         events.WebhookEndpointRotateSecret.as_view(), name="webhook-endpoint-rotate-secret"),
+    path("webhook-endpoints/<int:endpoint_id>/replay/", events.WebhookEndpointReplay.as_view(),
+         name="webhook-endpoint-replay"),
     re_path(r"^.*$", NotFound.as_view(), name="not-found"),
 ]

@@ -302,6 +302,7 @@ SPECTACULAR_SETTINGS = {
         "OrganizationKindEnum": "subscriptions.choices.OrganizationKind",
         "SubscriptionKindEnum": "subscriptions.choices.SubscriptionKind",
         "SubscriptionStatusEnum": "subscriptions.choices.SubscriptionStatus",
+        "EventTypeEnum": "events.choices.EventType",
     },
 }
 
