@@ -197,6 +197,14 @@ WEBHOOK_SEND_CONCURRENCY = int(os.environ.get("WEBHOOK_SEND_CONCURRENCY", "8")) 
 # How long a rotated-out secret still signs deliveries (both signatures are sent meanwhile).
 WEBHOOK_SECRET_OVERLAP_HOURS = int(os.environ.get("WEBHOOK_SECRET_OVERLAP_HOURS", "24"))
 
+# Import jobs (README "Expiry, notices, Celery"): a running job's lease, renewed with its
+# progress; once it runs out the worker is taken for dead and the step is run again, up to
+# IMPORT_MAX_ATTEMPTS runs, then the job fails with the reason. Uploaded files and error
+# reports are deleted IMPORT_RETENTION_DAYS after the job ended (the job row stays).
+IMPORT_LEASE_SECONDS = int(os.environ.get("IMPORT_LEASE_SECONDS", "300"))
+IMPORT_MAX_ATTEMPTS = int(os.environ.get("IMPORT_MAX_ATTEMPTS", "2"))
+IMPORT_RETENTION_DAYS = int(os.environ.get("IMPORT_RETENTION_DAYS", "30"))
+
 # --- Celery ----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 REDIS_TRANSPORT_OPTIONS = {
