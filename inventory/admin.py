@@ -37,6 +37,9 @@ from .admin_views import (
     TagFilter,
     VisibleToFilter,
     add_numbers_view,
+    count_fast,
+    day,
+    moment,
     pattern_search,
     run_action,
 )
@@ -56,6 +59,7 @@ from .forms import (
     PhoneNumberChangeForm,
     RemarkForm,
     ReserveForm,
+    picker,
 )
 from .models import ImportJob, LifecyclePolicy, PhoneNumber, Reservation, Sku, Vendor
 from .selectors import vendor_state_counts
@@ -74,6 +78,11 @@ from .services import (
 S = NumberState
 A = Action
 
+admin.site.site_header = "numbermgmt"
+admin.site.site_title = "numbermgmt"
+admin.site.index_title = "Overview"
+admin.site.site_url = None  # there is no public site: "View site" led to a 404
+
 
 def _perm(action: str) -> str:
     """The codename an admin action needs: the one table, inventory.choices.ACTION_PERMISSIONS."""
@@ -83,7 +92,7 @@ def _perm(action: str) -> str:
 TABS = [S.AVAILABLE, S.RESERVED, S.ASSIGNED, S.LOCKED, S.COOLING, S.DELETED, ""]
 
 # Life-cycle action (inventory.choices.Action) → admin action name.
-ADMIN_ACTIONS = {
+ADMIN_ACTIONS: dict[str, str] = {
     Action.RESERVE: "reserve",
     Action.ASSIGN: "assign",
     Action.EXTEND: "extend",
@@ -93,10 +102,16 @@ ADMIN_ACTIONS = {
     Action.DELETE: "delete_numbers",
     Action.RECOVER: "recover",
 }
+ACTION_LABELS = {"reserve": "Reserve…", "assign": "Assign…", "extend": "Extend…", "release": "Release…",
+                 "lock": "Lock…", "unlock": "Unlock…", "delete_numbers": "Delete…",
+                 "recover": "Recover…", "swap": "Swap out…", "set_reserved_for": "Reserved for…"}
+DESTRUCTIVE = {"release", "unlock", "delete_numbers"}
+# Page actions that are not life-cycle moves of the table: the states they apply in.
+PAGE_EXTRA_ACTIONS: dict[str, set[str]] = {}
 HISTORY_SKIP = {"id", "created_at", "updated_at", "state_changed_at"}  # the row's date says when
 ALWAYS = {"mass_edit"}  # valid in every state: it never touches the state
 
-BASE_COLUMNS = ("e164", "vendor", "sku")
+BASE_COLUMNS = ("e164", "vendor", "sku_col")
 TAB_COLUMNS: dict[str, tuple[str, ...]] = {
     S.AVAILABLE: (*BASE_COLUMNS, "country", "capabilities", "golden", "ported_in", "visible_to_col",
                   "routing", "tags_col"),
@@ -105,10 +120,16 @@ TAB_COLUMNS: dict[str, tuple[str, ...]] = {
     S.ASSIGNED: (*BASE_COLUMNS, "subscription_col", "organization_col", "reserved_for"),
     S.LOCKED: (*BASE_COLUMNS, "lock_ends", "days_left", "reservation_remark"),
     S.COOLING: (*BASE_COLUMNS, "ends", "days_left", "after_cooling_state"),
-    S.DELETED: (*BASE_COLUMNS, "delete_reason", "state_changed_at"),
+    S.DELETED: (*BASE_COLUMNS, "delete_reason", "state_changed_col"),
     "": (*BASE_COLUMNS, "reseller_col", "country", "capabilities", "state", "organization_col", "ends",
          "golden", "tags_col", "notes_col"),
 }
+
+
+class SkuFilter(admin.RelatedFieldListFilter):
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.title = "SKU"
 
 
 class ReservationInline(admin.TabularInline):
@@ -188,14 +209,15 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
     ordering = ("e164",)
     search_fields = ("e164",)  # shows the box; the search itself is pattern_q (get_search_results)
     search_help_text = "Number pattern: +65* or *1234 (wildcards * ?) · +65 (prefix) · 65 (contains)"
-    list_filter = (StateTabFilter, "vendor", "sku", CapabilityFilter, "is_golden", "is_ported_in",
+    list_filter = (StateTabFilter, "vendor", ("sku", SkuFilter), CapabilityFilter, "is_golden",
+                   "is_ported_in",
                    CountryFilter, RoutingFilter, VisibleToFilter, SubscriptionFilter, OwnerFilter,
                    ReservedForFilter, TagFilter)
     actions = ["reserve", "assign", "extend", "release", "lock", "unlock", "delete_numbers",
                "recover", "mass_edit"]
-    readonly_fields = ("e164", "country", "state", "state_changed_at", "expires_at", "organization",
+    readonly_fields = ("e164", "country", "state", "state_changed_col", "expires_col", "organization",
                        "subscription", "reserved_for", "delete_reason", "after_cooling_state",
-                       "created_at", "updated_at")
+                       "created_col", "updated_col")
     autocomplete_fields = ("visible_to",)
     history_list_per_page = 50
 
@@ -228,15 +250,24 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
         params = request.GET.copy()
         for key in ("state", "p", "e", "all"):
             params.pop(key, None)
+        # Counts on the tabs only for the whole inventory: with a search or filter on, a
+        # count per state would cost one estimate each and mislead when it is rough.
+        counted = not [k for k in params if k not in ("o", "q")] and not params.get("q")
         tabs = []
         for state in TABS:
             query = params.copy()
             if state:
                 query["state"] = state
             encoded = query.urlencode()
-            tabs.append({"state": state or "all", "label": S(state).label if state else "All",
-                         "url": f"?{encoded}" if encoded else "?", "active": state == current})
-        extra_context = {**(extra_context or {}), "state_tabs": tabs}
+            tab = {"state": state or "all", "label": S(state).label if state else "All",
+                   "url": f"?{encoded}" if encoded else "?", "active": state == current}
+            if counted:
+                rows = PhoneNumber.objects.filter(state=state) if state else PhoneNumber.objects.all()
+                count, tab["estimated"] = count_fast(rows)
+                tab["count"] = f"{count:,}"
+            tabs.append(tab)
+        extra_context = {**(extra_context or {}), "state_tabs": tabs,
+                         "media": self.media + picker(PhoneNumber, "organization").media}
         return super().changelist_view(request, extra_context)
 
     # --- columns ------------------------------------------------------------------------
@@ -301,13 +332,33 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
         reservation = getattr(obj, "active_reservation", None)
         return reservation.remark if reservation else "—"
 
+    @admin.display(description="SKU", ordering="sku__code")
+    def sku_col(self, obj):
+        return obj.sku.code
+
     @admin.display(description="ends", ordering="expires_at")
     def ends(self, obj):
-        return obj.expires_at or "—"
+        return day(obj.expires_at)
 
     @admin.display(description="ends", ordering="expires_at")
     def lock_ends(self, obj):
-        return obj.expires_at or "permanent"
+        return day(obj.expires_at) if obj.expires_at else "permanent"
+
+    @admin.display(description="state changed")
+    def state_changed_col(self, obj):
+        return moment(obj.state_changed_at)
+
+    @admin.display(description="expires")
+    def expires_col(self, obj):
+        return moment(obj.expires_at)
+
+    @admin.display(description="created")
+    def created_col(self, obj):
+        return moment(obj.created_at)
+
+    @admin.display(description="updated")
+    def updated_col(self, obj):
+        return moment(obj.updated_at)
 
     @admin.display(description="days left")
     def days_left(self, obj):
@@ -393,13 +444,13 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
         if self.has_change_permission(request, obj):
             details.append("remark")
         return [
-            ("Number", {"fields": ["e164", "country", "state", "state_changed_at", "expires_at"]}),
+            ("Number", {"fields": ["e164", "country", "state", "state_changed_col", "expires_col"]}),
             ("Holder", {"fields": ["organization", "subscription", "reserved_for", "delete_reason",
                                    "after_cooling_state"]}),
             ("Catalogue", {"fields": ["vendor", "sku", "voice", "sms", "fax", "routing",
                                       "is_golden", "is_ported_in", "visible_to"]}),
             ("Tags and notes", {"fields": details}),
-            ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+            ("Record", {"fields": ["created_col", "updated_col"], "classes": ["collapse"]}),
         ]
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
@@ -420,7 +471,19 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
         obj = self.get_object(request, object_id)
         if obj is not None:
             extra_context["recent_history"] = self.recent_history(request, obj)
+            extra_context["number_actions"] = self.page_actions(request, obj)
+            extra_context["changelist_url"] = reverse("admin:inventory_phonenumber_changelist")
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def page_actions(self, request, obj) -> list[dict[str, object]]:
+        """The bulk actions valid for this number's state that the user may run: each
+        button posts this one number to the same action as the list does."""
+        offered = self.get_actions(request)
+        valid = [ADMIN_ACTIONS[a] for a in actions_from(obj.state) if a in ADMIN_ACTIONS]
+        valid += [name for name in PAGE_EXTRA_ACTIONS if obj.state in PAGE_EXTRA_ACTIONS[name]]
+        return [{"name": name, "label": ACTION_LABELS.get(name, name),
+                 "destructive": name in DESTRUCTIVE}
+                for name in valid if name in offered]
 
     def recent_history(self, request, obj, limit: int = 20):
         records = list(self.get_history_queryset(request, PhoneNumber.history, "id", obj.pk)[: limit + 1])
@@ -525,7 +588,7 @@ class LifecyclePolicyAdmin(HistoryAdmin):
 
     ask_change_reason = True
 
-    list_display = ("cause", "country", "sku", "is_ported_in", "period_days", "notes")
+    list_display = ("cause", "country", "sku", "is_ported_in", "period_days")
     list_editable = ("period_days",)
     list_filter = ("cause",)
 
@@ -534,15 +597,52 @@ class LifecyclePolicyAdmin(HistoryAdmin):
 class ImportJobAdmin(admin.ModelAdmin):
     """Read-only: jobs are created by the import page and run by the worker."""
 
-    list_display = ("original_name", "status", "progress", "created_count", "updated_count",
-                    "unchanged_count", "rejected_count", "created_by", "created_at", "finished_at")
+    list_display = ("original_name", "status", "progress", "new_col", "changed_col",
+                    "unchanged_col", "refused_col", "created_by", "created_col", "finished_col")
+    view_on_site = False  # a job has no public page
     list_filter = ("status",)
     list_select_related = ("created_by",)
     search_fields = ("original_name",)
 
+    fields = ("job_page", "original_name", "status", "progress", "new_col", "changed_col",
+              "unchanged_col", "refused_col", "message", "created_by", "created_col", "finished_col")
+    readonly_fields = fields
+
     @admin.display(description="progress")
     def progress(self, obj):
         return f"{obj.progress_percent} %"
+
+    @admin.display(description="file")
+    def job_page(self, obj):
+        """The uploaded file is private (no media URL serves it): link the job's own page,
+        which shows its preview, result and error report."""
+        url = reverse("admin:inventory_phonenumber_import_job", args=[obj.uuid])
+        return format_html('<a href="{}">{}</a> — the import page of this job', url, obj.original_name)
+
+    # The words of the import page (New / Changed / Refused), not the field names.
+    @admin.display(description="new", ordering="created_count")
+    def new_col(self, obj):
+        return obj.created_count
+
+    @admin.display(description="changed", ordering="updated_count")
+    def changed_col(self, obj):
+        return obj.updated_count
+
+    @admin.display(description="unchanged", ordering="unchanged_count")
+    def unchanged_col(self, obj):
+        return obj.unchanged_count
+
+    @admin.display(description="refused", ordering="rejected_count")
+    def refused_col(self, obj):
+        return obj.rejected_count
+
+    @admin.display(description="started", ordering="created_at")
+    def created_col(self, obj):
+        return moment(obj.created_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished_col(self, obj):
+        return moment(obj.finished_at)
 
     def has_add_permission(self, request):
         return False

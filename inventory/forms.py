@@ -12,44 +12,98 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
+from django.db.models import Model, QuerySet
 
+from subscriptions.choices import OrganizationKind, SubscriptionKind, SubscriptionStatus
 from subscriptions.models import Organization, Subscription
 from subscriptions.selectors import partner_find
 
 from .choices import CAPABILITIES, Action, DeleteReason, NumberState, action_permission
-from .models import PhoneNumber, Sku, Vendor
+from .models import PhoneNumber, Reservation, Sku, Vendor
 from .services import EDITABLE_ATTRS
 
-UUID_HELP = "The uuid shown on its admin page, e.g. 1b4e28ba-2fa1-41d2-883f-0016d3cca427."
+
+class PickWidget(AutocompleteSelect):
+    """The admin's autocomplete; a value posted as a uuid (or mistyped) is shown again as
+    the record it names (or as nothing) instead of breaking the page."""
+
+    def optgroups(self, name: str, value: Any, attr: Any = None) -> Any:
+        model = self.field.remote_field.model
+        keys: list[str] = []
+        for item in value:
+            text = str(item or "").strip()
+            if text.isdigit():
+                keys.append(text)
+                continue
+            try:
+                key = uuid.UUID(text)
+            except ValueError:
+                continue
+            keys += [str(pk) for pk in model.objects.filter(uuid=key).values_list("pk", flat=True)]
+        return super().optgroups(name, keys, attr)
 
 
-def lookup_by_uuid(model, value: str, label: str):
-    """The object with this uuid, or a ValidationError that says what was wrong with it."""
-    text = (value or "").strip()
-    try:
-        key = uuid.UUID(text)
-    except ValueError:
-        raise ValidationError(f"“{text}” is not a uuid. {UUID_HELP}") from None
-    found = model.objects.filter(uuid=key).first()
-    if found is None:
-        raise ValidationError(f"No {label} has the uuid {key}.")
-    return found
+def picker(model: type[Model], field_name: str) -> AutocompleteSelect:
+    """Django's admin autocomplete for a foreign key of `model`: ops type a name, a domain or a
+    uuid (the target admin's search_fields) instead of pasting a uuid."""
+    return PickWidget(model._meta.get_field(field_name), admin.site,
+                              attrs={"data-placeholder": "Type a name, domain or uuid",
+                                     "style": "width: 28em"})
 
 
-def lookup_partner(value: str) -> Organization:
-    """A partner named by uuid or by domain (subscriptions.selectors.partner_find), or a
-    ValidationError that says what was wrong with the value."""
-    text = (value or "").strip()
-    partner = partner_find(text)
-    if partner is not None:
-        return partner
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        raise ValidationError(f"No partner has the uuid or domain “{text}”.") from None
-    org = lookup_by_uuid(Organization, text, "organization")
-    raise ValidationError(f"{org.name} is a customer; only a partner can be chosen here.")
+class PickField(forms.ModelChoiceField):
+    """A record picked by the autocomplete (its id) or pasted as its uuid."""
+
+    def to_python(self, value: Any) -> Any:
+        text = str(value or "").strip()
+        if text and not text.isdigit():
+            try:
+                key = uuid.UUID(text)
+            except ValueError:
+                raise ValidationError(f"“{text}” is neither a choice of the list nor a uuid; type a "
+                                      "name, domain or uuid and pick from the list.") from None
+            rows: Any = self.queryset
+            found = rows.filter(uuid=key).first()
+            if found is None:
+                label = rows.model._meta.verbose_name
+                raise ValidationError(f"No {label} with the uuid {key} can be chosen here.")
+            return found
+        return super().to_python(text)
+
+
+def organization_field(label: str = "Organization", required: bool = True,
+                       **kwargs: Any) -> forms.ModelChoiceField:
+    return PickField(Organization.objects.all(), label=label, required=required,
+                                  widget=picker(PhoneNumber, "organization"), **kwargs)
+
+
+class PartnerPickField(PickField):
+    """A partner picked by name, or pasted as its uuid or domain."""
+
+    def to_python(self, value: Any) -> Any:
+        text = str(value or "").strip()
+        if text and not text.isdigit():
+            partner = partner_find(text)
+            if partner is not None:
+                return partner
+            other = Organization.objects.filter(domain__iexact=text).first() if "." in text else None
+            if other is None:
+                try:
+                    other = Organization.objects.filter(uuid=uuid.UUID(text)).first()
+                except ValueError:
+                    other = None
+            if other is not None:
+                raise ValidationError(f"{other.name} is a customer; only a partner can be chosen here.")
+        return super().to_python(text)
+
+
+def partner_field(label: str = "Visible to (partner)") -> forms.ModelChoiceField:
+    return PartnerPickField(Organization.objects.filter(kind=OrganizationKind.PARTNER),
+                                  label=label, required=False, widget=picker(PhoneNumber, "visible_to"),
+                                  help_text="A partner that may see the numbers while available.")
 
 
 def remark_field(required: bool = True,
@@ -66,6 +120,10 @@ class ActionForm(forms.Form):
     remark = remark_field()
     service_error_field: str | None = None  # where a ServiceError about the argument belongs
 
+    def __init__(self, *args: Any, numbers: QuerySet | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.numbers = numbers  # the selected numbers, for forms that offer choices from them
+
     def service_kwargs(self) -> dict[str, Any]:
         return {"remark": self.cleaned_data["remark"]}
 
@@ -74,7 +132,7 @@ class ActionForm(forms.Form):
 
 
 class ReserveForm(ActionForm):
-    organization = forms.CharField(label="Organization uuid", help_text=UUID_HELP)
+    organization = organization_field(help_text="Type its name, domain or uuid.")
     reserved_for = forms.CharField(
         required=False, max_length=150,
         help_text="Optional: the subscriber username the numbers are held for.",
@@ -82,34 +140,52 @@ class ReserveForm(ActionForm):
     field_order = ["organization", "reserved_for", "remark"]
     service_error_field = "organization"
 
-    def clean_organization(self) -> Organization:
-        return lookup_by_uuid(Organization, self.cleaned_data["organization"], "organization")
-
     def service_kwargs(self) -> dict[str, Any]:
         return {**super().service_kwargs(), "organization": self.cleaned_data["organization"],
                 "reserved_for": self.cleaned_data["reserved_for"]}
 
 
 class AssignForm(ActionForm):
-    subscription = forms.CharField(label="Service subscription uuid", help_text=UUID_HELP)
+    subscription = PickField(
+        Subscription.objects.all(), label="Service subscription",
+        widget=picker(PhoneNumber, "subscription"),
+        help_text="Type the organization's name, the package or the uuid.",
+    )
     field_order = ["subscription", "remark"]
     service_error_field = "subscription"
-
-    def clean_subscription(self) -> Subscription:
-        return lookup_by_uuid(Subscription, self.cleaned_data["subscription"], "subscription")
 
     def service_kwargs(self) -> dict[str, Any]:
         return {**super().service_kwargs(), "subscription": self.cleaned_data["subscription"]}
 
 
 class ExtendForm(ActionForm):
-    did_reservation = forms.CharField(label="DID reservation subscription uuid", help_text=UUID_HELP)
+    """The holders' active DID reservations are offered as a list; the autocomplete finds
+    any other one."""
+
+    did_reservation = PickField(
+        Subscription.objects.all(),
+        label="DID reservation subscription", widget=picker(Reservation, "did_reservation"),
+        help_text="Type the organization's name, the package or the uuid.",
+    )
     remark = remark_field(required=False, help_text="Optional; kept in the number's history.")
     field_order = ["did_reservation", "remark"]
     service_error_field = "did_reservation"
 
-    def clean_did_reservation(self) -> Subscription:
-        return lookup_by_uuid(Subscription, self.cleaned_data["did_reservation"], "subscription")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.numbers is None:
+            return
+        holders = self.numbers.order_by().values("organization_id").distinct()[:50]
+        offered = list(Subscription.objects.filter(
+            organization_id__in=holders, kind=SubscriptionKind.DID_RESERVATION,
+            status=SubscriptionStatus.ACTIVE,
+        ).select_related("organization").order_by("organization__name", "current_period_end")[:50])
+        if offered:
+            field = self.fields["did_reservation"]
+            field.widget = forms.RadioSelect(choices=[(s.pk, s) for s in offered])
+            field.help_text = "The active DID reservations of the numbers' holders."
+            if len(offered) == 1:
+                field.initial = offered[0].pk
 
     def service_kwargs(self) -> dict[str, Any]:
         return {**super().service_kwargs(), "did_reservation": self.cleaned_data["did_reservation"]}
@@ -141,7 +217,7 @@ class MassEditForm(ActionForm):
                                  label="SKU")
     routing = forms.CharField(required=False, max_length=100)
     clear_routing = forms.BooleanField(required=False)
-    visible_to = forms.CharField(required=False, label="Visible to (partner uuid or domain)")
+    visible_to = partner_field()
     clear_visible_to = forms.BooleanField(required=False, label="Clear visible to")
     add_tags = forms.CharField(required=False, help_text="Comma-separated.")
     remove_tags = forms.CharField(required=False, help_text="Comma-separated.")
@@ -157,10 +233,6 @@ class MassEditForm(ActionForm):
         self.order_fields(["vendor", "sku", "routing", "clear_routing", *BOOL_FIELDS, "visible_to",
                            "clear_visible_to", "add_tags", "remove_tags", "clear_tags", "notes",
                            "clear_notes", "remark"])
-
-    def clean_visible_to(self):
-        value = self.cleaned_data["visible_to"].strip()
-        return lookup_partner(value) if value else None
 
     def clean(self):
         data = super().clean()
@@ -210,7 +282,7 @@ class AddNumbersForm(forms.Form):
     )
     is_golden = forms.BooleanField(required=False, label="Golden")
     is_ported_in = forms.BooleanField(required=False, label="Ported in")
-    visible_to = forms.CharField(required=False, label="Visible to (partner uuid or domain)")
+    visible_to = partner_field()
     tags = forms.CharField(required=False, help_text="Comma-separated.")
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
     state = forms.ChoiceField(
@@ -249,10 +321,6 @@ class AddNumbersForm(forms.Form):
         if country and (len(country) != 2 or not country.isalpha()):
             raise ValidationError("Two letters, e.g. SG.")
         return country
-
-    def clean_visible_to(self):
-        value = self.cleaned_data["visible_to"].strip()
-        return lookup_partner(value) if value else None
 
     def number_attrs(self) -> dict[str, Any]:
         data = self.cleaned_data
