@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import os
+import re
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ class ImportFileError(Exception):
 
 
 def limits() -> dict[str, int]:
-    conf = settings.NUMBERMGMT
+    conf: dict[str, Any] = settings.NUMBERMGMT
     max_bytes = int(conf.get("IMPORT_MAX_BYTES", 200 * MB))
     return {
         "max_bytes": max_bytes,
@@ -38,6 +39,10 @@ def limits() -> dict[str, int]:
         "max_unzipped_bytes": int(conf.get("IMPORT_MAX_UNZIPPED_BYTES", max(1024 * MB, max_bytes))),
         "max_inflate_ratio": int(conf.get("IMPORT_MAX_INFLATE_RATIO", 100)),
         "max_xls_bytes": int(conf.get("IMPORT_MAX_XLS_BYTES", 64 * MB)),
+        # openpyxl holds an XLSX's whole shared-string table in memory (a list of every
+        # distinct text): bounded apart from the inflate bounds, which would let it be 1 GB.
+        "max_shared_strings_bytes": int(conf.get("IMPORT_MAX_SHARED_STRINGS_BYTES", 96 * MB)),
+        "max_shared_strings": int(conf.get("IMPORT_MAX_SHARED_STRINGS", 3_000_000)),
     }
 
 
@@ -87,6 +92,65 @@ def check_zip(path: str | Path) -> None:
                 f"{member.file_size / max(member.compress_size, 1):,.0f}-fold (at most {ratio}-fold "
                 "is accepted): this looks like a zip bomb"
             )
+    check_shared_strings(path, members)
+
+
+SHARED_STRINGS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_SI = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,40}:)?si[\s/>]")
+_SI_TAIL = 64  # longer than any match of _SI
+
+
+def _shared_strings_part(archive: zipfile.ZipFile, names: set[str]) -> str | None:
+    """Where the shared-string table is: [Content_Types].xml names it, as openpyxl reads it."""
+    from defusedxml.ElementTree import fromstring
+
+    if "[Content_Types].xml" in names:
+        with archive.open("[Content_Types].xml") as stream:
+            head = stream.read(MB + 1)
+        if len(head) <= MB:
+            try:
+                root = fromstring(head)
+            except Exception:  # noqa: BLE001 - openpyxl's own reading says what is wrong
+                root = None
+            for node in root.iter() if root is not None else ():
+                if node.get("ContentType") == SHARED_STRINGS_TYPE and node.get("PartName"):
+                    part = node.get("PartName", "").lstrip("/")
+                    return part if part in names else None
+    return "xl/sharedStrings.xml" if "xl/sharedStrings.xml" in names else None
+
+
+def check_shared_strings(path: str | Path, members: list[zipfile.ZipInfo]) -> None:
+    """Refuse a shared-string table openpyxl could not hold in bounded memory: its size
+    from the zip directory, then its entries counted while streaming, 1 MB at a time."""
+    bounds = limits()
+    with zipfile.ZipFile(path) as archive:
+        part = _shared_strings_part(archive, {m.filename for m in members})
+        if part is None:
+            return
+        size = archive.getinfo(part).file_size
+        if size > bounds["max_shared_strings_bytes"]:
+            raise ImportFileError(
+                f"the spreadsheet's shared-string table is {size / MB:,.0f} MB; at most "
+                f"{bounds['max_shared_strings_bytes'] / MB:,.0f} MB (save it as CSV)")
+        most, count, carry = bounds["max_shared_strings"], 0, b""
+        with archive.open(part) as stream:
+            while True:
+                block = stream.read(MB)
+                buffer = carry + block
+                edge = len(buffer) if not block else len(buffer) - _SI_TAIL
+                last = 0
+                for match in _SI.finditer(buffer):
+                    if match.start() >= edge:  # whole in the carry: counted next time
+                        break
+                    count += 1
+                    last = match.end()
+                if count > most:
+                    raise ImportFileError(
+                        f"the spreadsheet's shared-string table holds more than {most:,} texts "
+                        "(save it as CSV)")
+                if not block:
+                    return
+                carry = buffer[max(last, edge):]
 
 
 def check_file(path: str | Path) -> str:

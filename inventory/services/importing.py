@@ -15,6 +15,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from events.services import NumberSnapshot
 from subscriptions.choices import SubscriptionKind
 from subscriptions.models import Organization, Subscription
 
@@ -29,10 +30,11 @@ from ..choices import (
     action_permission,
     transition_target,
 )
-from ..models import PhoneNumber, Reservation, Sku
+from ..models import ImportMapping, PhoneNumber, Reservation, Sku
 from .lifecycle import Allowance, assign_refusal, assign_values, org_names
 from .locks import numbers_lock, subscription_check, subscriptions_lock
 from .policies import Policies
+from .publish import numbers_added_publish
 from .results import (
     Batch,
     ServiceError,
@@ -47,7 +49,7 @@ from .results import (
 S = NumberState
 A = Action
 # The state a row names → the action that leads there (its rules and its permission).
-IMPORT_ACTIONS = {S.RESERVED: A.RESERVE, S.LOCKED: A.LOCK, S.ASSIGNED: A.ASSIGN}
+IMPORT_ACTIONS: dict[str, str] = {S.RESERVED: A.RESERVE, S.LOCKED: A.LOCK, S.ASSIGNED: A.ASSIGN}
 IMPORT_STATES = (S.AVAILABLE, *IMPORT_ACTIONS)
 ADDED_MEANWHILE = ("Some of these numbers were added by someone else while the file was being "
                    "imported; nothing was imported. Import the file again.")
@@ -69,7 +71,7 @@ class ImportRow:
     state: str | None = None
     organization: Organization | None = None
     subscription: Subscription | None = None
-    reserved_for: str | None = None
+    reserved_for: str | None = None  # None: keep the number's flag (an empty cell too)
     expires_at: dt.datetime | None = None
 
 
@@ -98,13 +100,14 @@ class _ImportRules:
     releases, unlocks, unassigns, deletes or recovers: those need a person and a remark.
     """
 
-    def __init__(self, *, now: dt.datetime, names: dict[int, str], actor: Any = None):
+    def __init__(self, *, now: dt.datetime, names: dict[int, str], actor: Any = None,
+                 allowance: Allowance | None = None):
         self.now = now
         self.names = names
         self.actor = actor
         self._policies: dict[str, Policies] = {}
         self._subs: dict[int, tuple[Subscription | None, str]] = {}
-        self.allowance = Allowance()
+        self.allowance = allowance or Allowance()
 
     def _policy(self, cause: str) -> Policies:
         if cause not in self._policies:
@@ -132,25 +135,41 @@ class _ImportRules:
         """Cheap test on an unlocked row: could this row change (or be refused for) n?"""
         if any(getattr(n, name) != value for name, value in row.attrs.items()):
             return True
+        if row.reserved_for is not None and n.reserved_for != row.reserved_for:
+            return True
         if not row.state:
             return False
         if row.state != n.state:
             return True
         if row.organization is not None and n.organization_id != row.organization.pk:
             return True
-        if row.subscription is not None and n.subscription_id != row.subscription.pk:
-            return True
-        return row.reserved_for is not None and row.state == S.RESERVED and \
-            n.reserved_for != row.reserved_for
+        return row.subscription is not None and n.subscription_id != row.subscription.pk
 
     def move(self, n: PhoneNumber, row: ImportRow) -> _Move:
+        move = self._state_move(n, row)
+        if move.refusal or row.reserved_for is None or row.reserved_for == n.reserved_for:
+            return move
+        # The reserved-for flag (VOSS): an import sets it where none is set; replacing
+        # someone's flag, or clearing it, is the set-reserved-for action's, with a remark.
+        if n.reserved_for:
+            return _Move(refusal=("reserved_for", f"reserved for {n.reserved_for}; change that with "
+                                                  "the set reserved-for action"))
+        if move.values.get("state", n.state) == S.DELETED:
+            return _Move(refusal=("reserved_for", "a deleted number is reserved for no one"))
+        move.values["reserved_for"] = row.reserved_for
+        if move.reservation is not None and move.reservation.get("organization") is not None:
+            move.reservation["reserved_for"] = row.reserved_for
+        return move
+
+    def _state_move(self, n: PhoneNumber, row: ImportRow) -> _Move:
         wanted = row.state
         if not wanted:
             return _Move()
         if wanted == n.state:
             return self._same_state(n, row)
         if wanted not in IMPORT_STATES:
-            return _Move(refusal=("state", f"{wanted} cannot be set by an import"))
+            return _Move(refusal=("state", f"{wanted} cannot be set by an import (deleting and "
+                                           "holding are the admin's and the subscriptions')"))
         action = IMPORT_ACTIONS.get(wanted)
         if action is None:
             return _Move(refusal=("state", f"is {n.state}; an import does not release, unlock, "
@@ -179,10 +198,8 @@ class _ImportRules:
     def _same_state(self, n: PhoneNumber, row: ImportRow) -> _Move:
         if n.state == S.RESERVED:
             org = row.organization
-            wrong_org = org is not None and n.organization_id != org.pk
-            wrong_for = row.reserved_for is not None and n.reserved_for != row.reserved_for
-            if wrong_org or wrong_for:
-                holder = self.names.get(n.organization_id, "another organization")
+            if org is not None and n.organization_id != org.pk:
+                holder = self.names.get(n.organization_id or 0, "another organization")
                 held_for = f" for {n.reserved_for}" if n.reserved_for else ""
                 return _Move(refusal=("state", f"already reserved by {holder}{held_for}"))
         if n.state == S.ASSIGNED and row.subscription is not None \
@@ -199,7 +216,7 @@ class _ImportRules:
         if reason := refusal_reason(n, A.RESERVE):
             return _Move(refusal=("state", reason))
         ends = row.expires_at or self._policy(PolicyCause.MANUAL).ends(n, self.now)
-        reserved_for = row.reserved_for or ""
+        reserved_for = n.reserved_for  # the flag stays; move() sets a new one where none is set
         return _Move(
             values={"state": transition_target(A.RESERVE, n.state), "organization": org,
                     "subscription": None, "reserved_for": reserved_for, "expires_at": ends,
@@ -211,14 +228,18 @@ class _ImportRules:
 
     def _assign(self, n: PhoneNumber, row: ImportRow) -> _Move:
         if row.subscription is None:
-            return _Move(refusal=("subscription", "an assigned row needs the subscription (uuid)"))
+            return _Move(refusal=("subscription", "an assigned row needs the subscription (uuid), "
+                                                  "or a client with one active service subscription"))
         sub, reason = self._subs.get(row.subscription.pk, (None, "Unknown subscription."))
         if sub is None:
             return _Move(refusal=("subscription", reason))
-        if reason := refusal_reason(n, A.ASSIGN) or assign_refusal(n, sub, self.names):
-            return _Move(refusal=("state", reason))
-        if reason := self.allowance.take(sub):
-            return _Move(refusal=("subscription", reason))
+        if row.organization is not None and sub.organization_id != row.organization.pk:
+            return _Move(refusal=("organization", f"the subscription belongs to {sub.organization.name}, "
+                                                  f"not {row.organization.name}"))
+        if refused := refusal_reason(n, A.ASSIGN) or assign_refusal(n, sub, self.names):
+            return _Move(refusal=("state", refused))
+        if refused := self.allowance.take(sub):
+            return _Move(refusal=("subscription", refused))
         return _Move(
             values=assign_values(sub, transition_target(A.ASSIGN, n.state)), action=A.ASSIGN,
             close=ReservationStatus.ASSIGNED if n.state == S.RESERVED else None,
@@ -233,7 +254,7 @@ def _import_new_number(row: ImportRow, skus: dict[int, Sku], now: dt.datetime) -
 
 
 def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_run: bool = False,
-                   now: dt.datetime | None = None) -> ImportOutcome:
+                   now: dt.datetime | None = None, allowance: Allowance | None = None) -> ImportOutcome:
     """Create or update numbers from checked import rows, set-wise, in one transaction.
 
     New numbers are inserted (COPY on PostgreSQL) with one history row each; existing
@@ -241,6 +262,8 @@ def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_ru
     (write_numbers) and get a history row, so re-importing a file changes nothing. State
     and holder columns go through _ImportRules (policies, allowance, reservations). A
     refused row changes nothing. `dry_run` decides everything and writes nothing.
+    `allowance`: one for every chunk of a file, so that a preview (which writes nothing)
+    counts the whole file against each subscription's allowance, as the import does.
     """
     remark = require_remark(remark)
     now = now or timezone.now()
@@ -249,14 +272,15 @@ def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_ru
         found = rows_by_unique(PhoneNumber, "e164", [row.e164 for row in rows])
         existing: dict[str, PhoneNumber] = {n.e164: n for n in found}  # type: ignore[attr-defined]
         rules = _ImportRules(now=now, names=org_names(n.organization_id for n in existing.values()),
-                             actor=actor)
+                             actor=actor, allowance=allowance)
         plain: list[ImportRow] = []  # new, available: no rule beyond "does not exist yet"
         tenanted: list[ImportRow] = []  # new, to be reserved, locked or assigned
         candidates: list[ImportRow] = []
         for row in rows:
             n = existing.get(row.e164)
             if n is None:
-                (tenanted if row.state and row.state != S.AVAILABLE else plain).append(row)
+                plain_row = (not row.state or row.state == S.AVAILABLE) and not row.reserved_for
+                (plain if plain_row else tenanted).append(row)
             elif rules.may_change(row, n):
                 candidates.append(row)
             else:
@@ -311,17 +335,24 @@ def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_ru
                 _import_insert(created, tenancies, actor=actor, remark=remark, now=now)
         except IntegrityError:
             raise ServiceError(ADDED_MEANWHILE) from None
+        copied = plain if plain and connection.vendor == "postgresql" else []
+        numbers_added_publish(
+            added=[*((r.e164, NumberSnapshot(state=S.AVAILABLE, visible_to_id=r.attrs.get("visible_to_id")))
+                     for r in copied),
+                   *((n.e164, NumberSnapshot.of(n)) for n in created)],
+            actor=actor_or_system(actor), remark=remark, now=now)
     return outcome
 
 
 _STAGED = ("e164", "country", "vendor_id", "sku_id", "voice", "sms", "fax", "routing", "is_golden",
-           "is_ported_in", "visible_to_id", "tags", "notes")
+           "is_ported_in", "visible_to_id", "tags", "notes", "after_hold_state", "hold_days")
 
 
 def _import_copy_new(rows: list[ImportRow], skus: dict[int, Sku], *, actor: Any, remark: str,
                      now: dt.datetime) -> None:
     """New available numbers and their history rows, by COPY (inventory.bulk)."""
     defaults = {pk: (s.voice, s.sms, s.fax) for pk, s in skus.items()}
+    after_hold = PhoneNumber._meta.get_field("after_hold_state").get_default()
 
     def values() -> Any:
         for row in rows:
@@ -330,7 +361,8 @@ def _import_copy_new(rows: list[ImportRow], skus: dict[int, Sku], *, actor: Any,
             yield (row.e164, row.country, a["vendor_id"], a["sku_id"], a.get("voice", voice),
                    a.get("sms", sms), a.get("fax", fax), a.get("routing", ""),
                    a.get("is_golden", False), a.get("is_ported_in", False), a.get("visible_to_id"),
-                   a.get("tags", ""), a.get("notes", ""))
+                   a.get("tags", ""), a.get("notes", ""), a.get("after_hold_state", after_hold),
+                   a.get("hold_days"))
 
     template = PhoneNumber(state=S.AVAILABLE, state_changed_at=now, created_at=now, updated_at=now)
     copy_insert_with_history(PhoneNumber, template, _STAGED, values(),
@@ -355,3 +387,20 @@ def _import_insert(created: list[PhoneNumber], tenancies: list[tuple[PhoneNumber
         raise
 
 
+
+
+def import_mapping_save(*, signature: str, columns: dict[str, str], vendor: str = "", sku: str = "",
+                        country: str = "", actor: Any) -> ImportMapping:
+    """Remember how files with these headers are read (columns: header → field, "" =
+    ignore; the defaults for absent columns), for everyone's next file with the same
+    headers. inventory.imports.header_plan checks a mapping before it is saved."""
+    mapping = {"columns": dict(columns), "vendor": vendor.strip(), "sku": sku.strip(),
+               "country": country.strip().upper()}
+    with transaction.atomic():
+        saved, created = ImportMapping.objects.select_for_update().get_or_create(
+            header_signature=signature,
+            defaults={"mapping": mapping, "created_by": actor if getattr(actor, "pk", None) else None})
+        if not created and saved.mapping != mapping:
+            saved.mapping = mapping
+            saved.save(update_fields=["mapping", "updated_at"])
+    return saved
