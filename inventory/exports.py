@@ -39,6 +39,7 @@ COLUMNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("state", ("state",), "plain"),
     ("capabilities", CAPABILITIES, "capabilities"),
     ("routing", ("routing",), "free"),
+    ("routing_reachable", ("state",), "reachable"),  # no while held (PhoneNumber.routing_reachable)
     ("golden", ("is_golden",), "yes_no"),
     ("ported_in", ("is_ported_in",), "yes_no"),
     ("tags", ("tags",), "tags"),
@@ -112,6 +113,7 @@ _PYTHON = {
     "tags": lambda v: neutralise(v.strip(";")),
     "uuid": lambda v: str(v) if v else "",
     "when": _when,
+    "reachable": lambda state: yes_no(state != "hold"),
 }
 
 
@@ -161,6 +163,9 @@ def _sql(kind: str, lookups: tuple[str, ...]):
     if kind == "tags":
         return _nullif_empty(_neutralised(Func(F(lookup), Value(";"), function="btrim",
                                                output_field=TextField())))
+    if kind == "reachable":
+        return Case(When(**{lookup: "hold"}, then=Value(NO_WORD)), default=Value(YES_WORD),
+                    output_field=TextField())
     if kind == "yes_no":
         return Case(When(**{lookup: True}, then=Value(YES_WORD)), default=Value(NO_WORD),
                     output_field=TextField())
