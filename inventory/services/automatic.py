@@ -18,6 +18,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from events.choices import EventType
+from events.services import NumberSnapshot
 from notifications.services import notices_create_lock_expired
 from subscriptions.choices import SubscriptionKind, SubscriptionStatus
 from subscriptions.models import Organization, Subscription
@@ -37,6 +39,7 @@ from ..models import PhoneNumber, Reservation
 from .lifecycle import assign_into, charged_end, tenancy_end_values
 from .locks import numbers_lock, reservations_lock, subscription_lock
 from .policies import Policies
+from .publish import numbers_moved_publish
 from .results import (
     WRITE_CHUNK,
     Batch,
@@ -76,6 +79,7 @@ def reservations_follow_subscription(*, subscription: Subscription, actor: Any,
             new_end = lambda r: min(r.ends_at, now) if r.ends_at else now  # noqa: E731
             remark = f"DID reservation subscription {subscription.status}"
         changed: list[PhoneNumber] = []
+        told: list[tuple[str, NumberSnapshot, dict]] = []
         for r in reservations:
             end = new_end(r)
             if end == r.ends_at:
@@ -83,11 +87,17 @@ def reservations_follow_subscription(*, subscription: Subscription, actor: Any,
             r.ends_at = end
             number = numbers.get(r.number_id)
             if number is not None and number.state == S.RESERVED:
+                told.append((number.e164, NumberSnapshot.of(number), {"expires_at": end}))
                 number.expires_at = end
                 changed.append(number)
         if changed:
             write_numbers(changed, fields=["expires_at"], actor=actor, remark=remark, now=now)
         Reservation.objects.bulk_update(reservations, ["ends_at"], batch_size=WRITE_CHUNK)
+        renewed = subscription.status == SubscriptionStatus.ACTIVE
+        numbers_moved_publish(type=EventType.NUMBER_EXTENDED if renewed else EventType.NUMBER_UPDATED,
+                              actor=actor, remark=remark, now=now, moved=told,
+                              subscription=subscription,
+                              data={"cause": f"did_reservation_{subscription.status}"})
         return len(changed)
 
 
@@ -234,6 +244,8 @@ def numbers_swap(*, subscription: Subscription, old: PhoneNumber, new: PhoneNumb
         return batch.commit()
 
 
+# What the sweep reads of each due number besides its rules, to tell its event's before.
+SWEEP_TOLD = ("e164", "organization_id", "subscription_id", "expires_at", "reserved_for")
 EXPIRE_REMARKS = {
     S.RESERVED: "reservation expired",
     S.LOCKED: "lock expired",
@@ -304,14 +316,14 @@ def numbers_expire_due(*, now: dt.datetime | None = None, batch_size: int = 5000
                 .filter(state__in=list(sources), expires_at__lte=now)
                 .order_by("expires_at", "pk")
                 .values_list("pk", "state", "after_cooling_state", "country", "sku_id",
-                             "is_ported_in", "visible_to_id")[:batch_size]
+                             "is_ported_in", *SWEEP_TOLD, "visible_to_id")[:batch_size]
             )
             if not rows:
                 return total
             # (old state, new values) → ids: numbers that end alike are written together.
             groups: dict[tuple, list[int]] = defaultdict(list)
             lock_ids: list[int] = []
-            for pk, state, after_cooling, country, sku_id, ported, _ in rows:
+            for pk, state, after_cooling, country, sku_id, ported, *_ in rows:
                 if state == S.RESERVED:  # a tenancy ends: through cooling when the policy says so
                     key = (country, sku_id, ported)
                     if key not in released:
@@ -331,10 +343,12 @@ def numbers_expire_due(*, now: dt.datetime | None = None, batch_size: int = 5000
                 if values["state"] != state:
                     values["state_changed_at"] = now
                 groups[(state, tuple(sorted(values.items())))].append(pk)
+            written: dict[int, dict] = {}
             for (state, values), ids in groups.items():
                 update_same_with_history(PhoneNumber, ids, dict(values), user_id=actor.pk,
                                          reason=EXPIRE_REMARKS[state], date=now, chunk=WRITE_CHUNK)
                 total += len(ids)
+                written.update(dict.fromkeys(ids, dict(values)))
             locks = {
                 r.number_id: r
                 for r in Reservation.objects.filter(number_id__in=lock_ids, status=ReservationStatus.ACTIVE)
@@ -347,3 +361,12 @@ def numbers_expire_due(*, now: dt.datetime | None = None, batch_size: int = 5000
                     pairs=[(PhoneNumber(pk=pk, visible_to_id=visible[pk]), r) for pk, r in locks.items()],
                     now=now,
                 )
+            # Last in the lock order: what this batch changed, told from the rows it read
+            # (one event per kind of end and 1,000 numbers, with the history's remark).
+            moved: dict[str, list] = defaultdict(list)
+            for pk, state, _, _, _, _, e164, org, sub, expires, kept_for, visible_to in rows:
+                moved[state].append((e164, NumberSnapshot(state, org, sub, expires, kept_for,
+                                                          visible_to), written[pk]))
+            for state, items in moved.items():
+                numbers_moved_publish(type=EventType.NUMBER_EXPIRED, actor=actor,
+                                      remark=EXPIRE_REMARKS[S(state)], now=now, moved=items)

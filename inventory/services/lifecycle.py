@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from events.services import NumberSnapshot
 from notifications.services import notices_for_new_reservations
 from subscriptions.choices import SubscriptionKind
 from subscriptions.models import Organization, Subscription
@@ -38,6 +39,7 @@ from ..numbers import parse_spec, pattern_q, region_of
 from ..selectors import existing_e164
 from .locks import numbers_lock, reservations_active, subscription_lock
 from .policies import Policies
+from .publish import numbers_added_publish
 from .results import (
     Batch,
     NoNumberAvailable,
@@ -248,6 +250,8 @@ def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str
                                            now=now, remark=remark, actor=actor) for n in objs]
                 insert_objects(locks)
                 notices_for_new_reservations(reservations=locks, now=now)
+            numbers_added_publish(added=[(n.e164, NumberSnapshot.of(n)) for n in objs],
+                                  actor=user, remark=remark, now=now)
     except IntegrityError:
         raise ServiceError(
             "Some of these numbers were added by someone else a moment ago; nothing was "

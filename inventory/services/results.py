@@ -26,6 +26,7 @@ from notifications.services import notices_for_new_reservations
 from ..bulk import insert_history, insert_objects, update_from_arrays, update_same_with_history
 from ..choices import ALLOWED_TRANSITIONS, Action, NumberState, ReservationStatus, transition_target
 from ..models import PhoneNumber, Reservation
+from .publish import changes_publish
 
 S = NumberState
 WRITE_CHUNK = 2000
@@ -269,7 +270,10 @@ class Batch:
 
 
 def _emit(batch: Batch) -> None:
-    """The hook point for domain events: called once per commit, inside its transaction,
-    after every other write (last in the lock order). `batch.result.changes` holds each
-    changed number's action and its values before and after; the events app will call
-    `events_emit(...)` here. Does nothing yet."""
+    """The domain events of one commit, inside its transaction, after every other write
+    (last in the lock order): one per action among the changes (publish.ACTION_EVENTS)
+    and ≤ 1,000 numbers; nothing for a refused, kept or empty call."""
+    if batch.result.changes:
+        changes_publish(changes=batch.result.changes, actor=batch.actor, remark=batch.remark,
+                        now=batch.now,
+                        visible_to={pk: n.visible_to_id for pk, n in batch.changed.items()})
