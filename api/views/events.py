@@ -180,8 +180,8 @@ class WebhookEndpointRotateSecret(_OneEndpoint):
         endpoint = self._endpoint(endpoint_id)
         secret = webhook_endpoint_rotate_secret(endpoint=endpoint, actor=request.user)
         endpoint.refresh_from_db(fields=["previous_secret_expires_at"])
-        return Response({"secret": secret,
-                         "previous_secret_valid_until": endpoint.previous_secret_expires_at})
+        return Response(s.WebhookSecretOut({
+            "secret": secret, "previous_secret_valid_until": endpoint.previous_secret_expires_at}).data)
 
 
 class WebhookEndpointReplay(_OneEndpoint):
