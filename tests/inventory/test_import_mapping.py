@@ -159,7 +159,8 @@ def test_admin_mapping_step_then_preview_confirm_and_remembered(client, ops_user
                       name="next.csv")
     second = ImportJob.objects.order_by("-created_at").first()
     assert response["Location"] == url(second)
-    assert second.status == ImportJobStatus.PREVIEWED and (second.created_count, second.unchanged_count) == (1, 1)
+    assert second.status == ImportJobStatus.PREVIEWED
+    assert (second.created_count, second.unchanged_count) == (1, 1)
 
 
 def test_admin_mapping_step_refuses_a_bad_mapping_and_saves_nothing(client, ops_user, sample_catalog):
