@@ -12,6 +12,7 @@ moved before it went out is cancelled rather than sent: it would no longer be tr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -27,6 +28,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from events.choices import EventType
+from events.services import NumberChange, NumberSnapshot, events_emit
 from inventory.choices import NumberState, PolicyCause, ReservationKind, ReservationStatus
 from inventory.models import LifecyclePolicy, Reservation
 from inventory.services.policies import Policies
@@ -94,6 +97,26 @@ def _expiring_notice(reservation, number, *, now: dt.datetime, support: dict[int
     )
 
 
+def _expiring_publish(notices: Sequence[Notice], *, now: dt.datetime) -> None:
+    """reservation.expiring for new expiring notices, one event per notice kind and 1,000
+    numbers (each with the end the notice names), in the transaction that writes them."""
+    by_kind: dict[str, list[NumberChange]] = defaultdict(list)
+    for notice in notices:
+        told = dataclasses.replace(NumberSnapshot.of(notice.number), expires_at=notice.ends_at)
+        by_kind[notice.kind].append(NumberChange(notice.number.e164, told, told))
+    for kind, changes in by_kind.items():
+        events_emit(type=EventType.RESERVATION_EXPIRING, actor=None, remark=f"{kind} notice queued",
+                    numbers_before_after=changes, data={"notice": kind}, now=now)
+
+
+def _write_expiring(notices: Sequence[Notice], *, now: dt.datetime) -> int:
+    """A batch of expiring notices and its events, committed together."""
+    with transaction.atomic():
+        written = _write(notices)
+        _expiring_publish(notices, now=now)
+    return written
+
+
 def _write(notices: Sequence[Notice]) -> int:
     """Insert, skipping any (reservation, kind, end) that already has its notice.
 
@@ -123,7 +146,9 @@ def notices_for_new_reservations(*, reservations: Sequence, now: dt.datetime) ->
     if not soon:
         return 0
     support = _support_emails(r.number.visible_to_id for r in soon)
-    written = _write([_expiring_notice(r, r.number, now=now, support=support) for r in soon])
+    notices = [_expiring_notice(r, r.number, now=now, support=support) for r in soon]
+    written = _write(notices)
+    _expiring_publish(notices, now=now)
     if written:
         kick_send()
     return written
@@ -178,9 +203,9 @@ def notices_queue_due(*, now: dt.datetime | None = None) -> int:
             support[number.visible_to_id] = number.visible_to.support_email
         batch.append(_expiring_notice(reservation, number, now=now, support=support))
         if len(batch) >= BATCH:
-            written += _write(batch)
+            written += _write_expiring(batch, now=now)
             batch = []
-    written += _write(batch)
+    written += _write_expiring(batch, now=now)
     if written:
         kick_send()
     return written

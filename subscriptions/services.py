@@ -14,6 +14,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from events.choices import EventType
+from events.services import events_emit
 from inventory.choices import PolicyCause, ReservationKind, ReservationStatus
 from inventory.models import PhoneNumber, Reservation
 from inventory.services import (
@@ -100,20 +102,31 @@ def subscription_set_status(*, subscription: Subscription, status: str, actor,
         sub = subscription_lock(subscription)  # lock order step 1, before its numbers
         if sub.status == status:
             return TransitionResult()
+        before = {"status": sub.status, "current_period_end": sub.current_period_end}
         _save_status(sub, status, actor)
         subscription.status = status
-        if sub.kind == SubscriptionKind.DID_RESERVATION:
-            if status != SubscriptionStatus.SUSPENDED:
-                reservations_follow_subscription(subscription=sub, actor=actor, now=now)
-            return TransitionResult()
-        if status in ENDED_CAUSE:
-            return numbers_return_from_subscription(
-                subscription=sub, cause=ENDED_CAUSE[SubscriptionStatus(status)], actor=actor, now=now
-            )
-        if status == SubscriptionStatus.SUSPENDED:
-            return numbers_hold(subscription=sub, actor=actor, now=now)
-        result = numbers_unhold(subscription=sub, actor=actor, now=now)
-        return result.merge(numbers_onboard(subscription=sub, actor=actor, now=now))
+        result = _numbers_follow_status(sub, status, actor=actor, now=now)
+        events_emit(type=EventType.SUBSCRIPTION_STATUS_CHANGED, actor=actor,  # last: lock order
+                    remark=f"status set to {status}", subscription=sub, subscription_before=before,
+                    now=now)
+        return result
+
+
+def _numbers_follow_status(sub: Subscription, status: str, *, actor: Any,
+                           now: dt.datetime) -> TransitionResult:
+    """A status change's moves of the subscription's numbers (its lock is held)."""
+    if sub.kind == SubscriptionKind.DID_RESERVATION:
+        if status != SubscriptionStatus.SUSPENDED:
+            reservations_follow_subscription(subscription=sub, actor=actor, now=now)
+        return TransitionResult()
+    if status in ENDED_CAUSE:
+        return numbers_return_from_subscription(
+            subscription=sub, cause=ENDED_CAUSE[SubscriptionStatus(status)], actor=actor, now=now
+        )
+    if status == SubscriptionStatus.SUSPENDED:
+        return numbers_hold(subscription=sub, actor=actor, now=now)
+    result = numbers_unhold(subscription=sub, actor=actor, now=now)
+    return result.merge(numbers_onboard(subscription=sub, actor=actor, now=now))
 
 
 def _save_status(sub: Subscription, status: str, actor: Any) -> None:
@@ -129,14 +142,19 @@ def subscription_renew(*, subscription: Subscription, current_period_end: dt.dat
         sub = subscription_lock(subscription)
         if sub.status != SubscriptionStatus.ACTIVE:
             raise ServiceError(f"Subscription {sub.uuid} is {sub.status}; it cannot renew.")
+        before = {"status": sub.status, "current_period_end": sub.current_period_end}
         sub.current_period_end = current_period_end
-        _save(sub, fields=["current_period_end"], actor=actor,
-              reason=f"renewed to {current_period_end:%Y-%m-%d %H:%M}" if current_period_end
-              else "renewed with no end")
+        reason = (f"renewed to {current_period_end:%Y-%m-%d %H:%M}" if current_period_end
+                  else "renewed with no end")
+        _save(sub, fields=["current_period_end"], actor=actor, reason=reason)
         subscription.current_period_end = current_period_end
-        if sub.kind != SubscriptionKind.DID_RESERVATION:
-            return 0
-        return reservations_follow_subscription(subscription=sub, actor=actor, now=now)
+        moved = 0
+        if sub.kind == SubscriptionKind.DID_RESERVATION:
+            moved = reservations_follow_subscription(subscription=sub, actor=actor, now=now)
+        # Last in the lock order; nothing when the period end is the one it had.
+        events_emit(type=EventType.SUBSCRIPTION_RENEWED, actor=actor, remark=reason,
+                    subscription=sub, subscription_before=before, now=now)
+        return moved
 
 
 def _holds(sub: Subscription) -> int:

@@ -34,6 +34,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from events.choices import EventType
+from events.services import events_emit
+
 from ..choices import ImportJobStatus
 from ..files import ImportFileError, check_file, estimate_rows
 from ..models import ImportJob
@@ -204,6 +207,13 @@ def _finish(job: ImportJob, *, confirm: bool, summary: ImportCounts, errors: Fil
         job.finished_at = now or timezone.now()
     job.lease_until = None
     job.save()
+    if confirm:  # an import, done or failed (a preview changes nothing: no event)
+        events_emit(type=EventType.IMPORT_FINISHED, actor=job.confirmed_by or job.created_by,
+                    remark=job.message, now=job.finished_at, data={"import": {
+                        "id": job.pk, "uuid": str(job.uuid), "file": job.original_name,
+                        "status": status, "rows": job.total_rows, "created": job.created_count,
+                        "changed": job.updated_count, "unchanged": job.unchanged_count,
+                        "refused": job.rejected_count}})
     return status
 
 
@@ -285,7 +295,7 @@ def import_files_purge(*, now: dt.datetime | None = None) -> int:
             job = due.select_for_update(skip_locked=True).filter(pk=pk).first()
             if job is None:  # confirmed, or purged, meanwhile
                 continue
-            names = [f.name for f in (job.file, job.error_file) if f]
+            names = [str(f.name) for f in (job.file, job.error_file) if f]
             job.file.name = job.error_file.name = ""
             job.files_purged_at = now
             job.message = (f"{job.message} The uploaded file and its error report were deleted "

@@ -12,11 +12,8 @@ import pytest
 
 # The notifications tests' helpers, shared: the real-worker fixture and what it needs.
 from tests.notifications.conftest import (  # noqa: F401 - fixtures are used by name
-    _migrated_rows_after,
     closed_port_url,
     free_port,
-    migrated_rows,
-    migrated_snapshot,
     redis_db,
     smtp_server,
     wait_for,

@@ -16,9 +16,9 @@ from tests.notifications.conftest import REDIS_URL_FOR_TESTS, celery_broker, wai
 
 from .test_delivery import emit, verify
 
+# The migrated rows a transactional test flushes are restored by the root conftest.
 pytestmark = [pytest.mark.postgres, pytest.mark.redis,
-              pytest.mark.django_db(transaction=True),
-              pytest.mark.usefixtures("migrated_rows")]
+              pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
