@@ -16,7 +16,9 @@ OPERATIONS = {
     "numbers_export", "summary_retrieve", "organizations_list", "organizations_create",
     "organizations_retrieve", "organizations_update", "subscriptions_list", "subscriptions_create",
     "subscriptions_retrieve", "subscriptions_status", "subscriptions_renew", "subscriptions_swap",
-    "imports_create", "imports_retrieve", "imports_errors", "imports_confirm",
+    "imports_create", "imports_retrieve", "imports_errors", "imports_confirm", "events_list",
+    "webhook_endpoints_list", "webhook_endpoints_create", "webhook_endpoints_retrieve",
+    "webhook_endpoints_update", "webhook_endpoints_rotate_secret", "webhook_endpoints_replay",
 }
 
 
@@ -33,6 +35,9 @@ def test_schema_is_openapi_31_with_stable_operation_ids(schema):
            for method, op in item.items()}
     assert set(ops) == OPERATIONS
     assert ops["numbers_reserve"] == ("/api/v1/numbers/actions/reserve/", "post")
+    assert ops["events_list"] == ("/api/v1/events/", "get")
+    assert ops["webhook_endpoints_rotate_secret"] == (
+        "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret/", "post")
     assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
 

@@ -16,7 +16,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from api.keys import api_key_create
-from inventory.services import number_reserve
+from events.services import webhook_endpoint_create
+from inventory.services import number_release, number_reserve
+from tests.api.test_events import change
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 EXAMPLES = {"ops": 8, "partner": 4}
@@ -40,14 +42,20 @@ def test_schemathesis_finds_no_server_error_and_no_schema_drift(kind, wsgi_app, 
                                                                 customer, partner, service):
     settings.API_RATE_LIMIT = "0"
     make_numbers(20)
-    number_reserve(numbers=["+6560000001"], organization=customer, actor=None, remark="seed")
+    # Events in the feed (a partner's among them) and an endpoint to list.
+    change("number.reserved", number_reserve, ["+6560000001", "+6560000002"], organization=customer,
+           actor=None, remark="seed")
+    change("number.released", number_release, ["+6560000002"], actor=None, remark="seed")
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    webhook_endpoint_create(url="http://127.0.0.1:9/hooks", actor=None, event_types=["number.reserved"])
+    settings.WEBHOOK_ALLOW_PRIVATE = False
     _, secret = (api_key_create(name="fuzz-ops", group="Ops") if kind == "ops"
                  else api_key_create(name="fuzz-partner", partner=partner))
     headers = {"Authorization": f"Bearer {secret}"}
     schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", wsgi_app)
     started = time.monotonic()
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 30
+    assert len(operations) >= 37
 
     for operation in operations:
         @given(case=operation.as_strategy())
