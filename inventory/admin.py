@@ -40,6 +40,7 @@ from .admin_views import (
     count_fast,
     day,
     moment,
+    number_swap_out,
     pattern_search,
     run_action,
 )
@@ -58,7 +59,9 @@ from .forms import (
     MassEditForm,
     PhoneNumberChangeForm,
     RemarkForm,
+    ReservedForForm,
     ReserveForm,
+    SwapForm,
     picker,
 )
 from .models import ImportJob, LifecyclePolicy, PhoneNumber, Reservation, Sku, Vendor
@@ -71,6 +74,7 @@ from .services import (
     number_recover,
     number_release,
     number_reserve,
+    number_set_reserved_for,
     number_unlock,
     number_update_attributes,
 )
@@ -89,7 +93,7 @@ def _perm(action: str) -> str:
     return ACTION_PERMISSIONS[action][0]
 
 # The tabs, in the order ops work through them; "" is All.
-TABS = [S.AVAILABLE, S.RESERVED, S.ASSIGNED, S.LOCKED, S.COOLING, S.DELETED, ""]
+TABS = [S.AVAILABLE, S.RESERVED, S.ASSIGNED, S.HOLD, S.LOCKED, S.COOLING, S.DELETED, ""]
 
 # Life-cycle action (inventory.choices.Action) → admin action name.
 ADMIN_ACTIONS: dict[str, str] = {
@@ -101,10 +105,13 @@ ADMIN_ACTIONS: dict[str, str] = {
     Action.UNLOCK: "unlock",
     Action.DELETE: "delete_numbers",
     Action.RECOVER: "recover",
+    Action.SET_RESERVED_FOR: "set_reserved_for",
+    Action.SWAP_OUT: "swap",
 }
 ACTION_LABELS = {"reserve": "Reserve…", "assign": "Assign…", "extend": "Extend…", "release": "Release…",
                  "lock": "Lock…", "unlock": "Unlock…", "delete_numbers": "Delete…",
-                 "recover": "Recover…", "swap": "Swap out…", "set_reserved_for": "Reserved for…"}
+                 "recover": "Recover…", "swap": "Swap out…",
+                 "set_reserved_for": "Set / clear reserved for…"}
 DESTRUCTIVE = {"release", "unlock", "delete_numbers"}
 # Page actions that are not life-cycle moves of the table: the states they apply in.
 PAGE_EXTRA_ACTIONS: dict[str, set[str]] = {}
@@ -118,6 +125,8 @@ TAB_COLUMNS: dict[str, tuple[str, ...]] = {
     S.RESERVED: (*BASE_COLUMNS, "organization_col", "reserved_for", "reservation_kind", "ends",
                  "days_left"),
     S.ASSIGNED: (*BASE_COLUMNS, "subscription_col", "organization_col", "reserved_for"),
+    S.HOLD: (*BASE_COLUMNS, "subscription_col", "organization_col", "ends", "days_left",
+             "after_hold_state"),
     S.LOCKED: (*BASE_COLUMNS, "lock_ends", "days_left", "reservation_remark"),
     S.COOLING: (*BASE_COLUMNS, "ends", "days_left", "after_cooling_state"),
     S.DELETED: (*BASE_COLUMNS, "delete_reason", "state_changed_col"),
@@ -214,7 +223,7 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
                    CountryFilter, RoutingFilter, VisibleToFilter, SubscriptionFilter, OwnerFilter,
                    ReservedForFilter, TagFilter)
     actions = ["reserve", "assign", "extend", "release", "lock", "unlock", "delete_numbers",
-               "recover", "mass_edit"]
+               "recover", "swap", "set_reserved_for", "mass_edit"]
     readonly_fields = ("e164", "country", "state", "state_changed_col", "expires_col", "organization",
                        "subscription", "reserved_for", "delete_reason", "after_cooling_state",
                        "created_col", "updated_col")
@@ -427,6 +436,22 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
                           form_class=RemarkForm, service=number_recover,
                           help_text="Deleted numbers become available again.")
 
+    @admin.action(description="Swap out an assigned number (replacement)…",
+                  permissions=[_perm(A.ASSIGN)])
+    def swap(self, request, queryset):
+        return run_action(self, request, queryset, title="Swap out a number", verb="Swap",
+                          form_class=SwapForm, service=number_swap_out,
+                          help_text="The replacement is assigned to the same subscription; the old "
+                                    "number stays reserved for the organization (1 day; ported-in "
+                                    "28 days).")
+
+    @admin.action(description="Set or clear reserved-for…", permissions=[_perm(A.SET_RESERVED_FOR)])
+    def set_reserved_for(self, request, queryset):
+        return run_action(self, request, queryset, title="Reserved for", verb="Set reserved for",
+                          form_class=ReservedForForm, service=number_set_reserved_for,
+                          help_text="While set, only a subscription of that subscriber may take the "
+                                    "number; it stays through every state change until cleared.")
+
     @admin.action(description="Mass edit attributes…", permissions=[MASS_EDIT_PERMISSION[0]])
     def mass_edit(self, request, queryset):
         return run_action(self, request, queryset, title="Mass edit numbers", verb="Mass edit",
@@ -449,6 +474,7 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
                                    "after_cooling_state"]}),
             ("Catalogue", {"fields": ["vendor", "sku", "voice", "sms", "fax", "routing",
                                       "is_golden", "is_ported_in", "visible_to"]}),
+            ("Hold", {"fields": ["after_hold_state", "hold_days"]}),
             ("Tags and notes", {"fields": details}),
             ("Record", {"fields": ["created_col", "updated_col"], "classes": ["collapse"]}),
         ]

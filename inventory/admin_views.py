@@ -31,6 +31,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from subscriptions.selectors import partner_find
+from subscriptions.services import subscription_swap_number
 
 from .choices import CAPABILITIES, NumberState
 from .filters import NumberFilterSet
@@ -76,13 +77,15 @@ def estimate_count(queryset) -> int | None:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def count_fast(queryset) -> tuple[int, bool]:
+def count_fast(queryset, *, indexed: bool = True) -> tuple[int, bool]:
     """(count, estimated): exact when the answer is small or the database is not PostgreSQL,
-    else the planner's estimate (no full COUNT(*) at 10 million rows)."""
+    else the planner's estimate (no full COUNT(*) at 10 million rows). `indexed=False`: no
+    index serves the filter, so even a small answer stays an estimate (a bounded count
+    would read every candidate row to find the few)."""
     estimate = estimate_count(queryset)
     if estimate is None:
         return queryset.count(), False
-    if estimate < EXACT_COUNT_BELOW:
+    if estimate < EXACT_COUNT_BELOW and indexed:
         # The planner can underestimate (a regex on an expression); a bounded count
         # stops at the bound instead of counting every match.
         bounded = queryset[: EXACT_COUNT_BELOW + 1].count()
@@ -485,12 +488,25 @@ def run_action(model_admin, request, queryset, *, title: str, verb: str, form_cl
     return TemplateResponse(request, "admin/inventory/phonenumber/action_form.html", context)
 
 
+def number_swap_out(*, numbers, actor, new: PhoneNumber, remark: str) -> TransitionResult:
+    """The admin's swap: one assigned number out, `new` in, through subscription_swap_number."""
+    old = list(numbers.select_related("subscription")[:2])
+    if len(old) != 1:
+        raise ValidationError("Swap one number at a time: select exactly one assigned number.")
+    if old[0].subscription is None:
+        raise ValidationError(f"{old[0].e164} is {old[0].state}; only an assigned number can be "
+                              "swapped out.")
+    return subscription_swap_number(subscription=old[0].subscription, old=old[0], new=new, actor=actor,
+                                    remark=remark)
+
+
 # --- add numbers ------------------------------------------------------------------------
 
 ADD_FIELDSETS = [
     (None, {"fields": ["numbers", "country"]}),
     ("Catalogue", {"fields": ["vendor", "sku", "capabilities", "is_golden", "is_ported_in"]}),
     ("Details", {"fields": ["visible_to", "tags", "notes", "state", "remark"]}),
+    ("Hold", {"fields": ["after_hold_state", "hold_days"]}),
 ]
 
 

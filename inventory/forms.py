@@ -21,7 +21,7 @@ from subscriptions.choices import OrganizationKind, SubscriptionKind, Subscripti
 from subscriptions.models import Organization, Subscription
 from subscriptions.selectors import partner_find
 
-from .choices import CAPABILITIES, Action, DeleteReason, NumberState, action_permission
+from .choices import CAPABILITIES, Action, AfterHoldState, DeleteReason, NumberState, action_permission
 from .models import PhoneNumber, Reservation, Sku, Vendor
 from .services import EDITABLE_ATTRS
 
@@ -59,13 +59,18 @@ class PickField(forms.ModelChoiceField):
 
     def to_python(self, value: Any) -> Any:
         text = str(value or "").strip()
+        rows: Any = self.queryset
+        if text.startswith("+") and rows.model is PhoneNumber:
+            number = rows.filter(e164=text).first()
+            if number is None:
+                raise ValidationError(f"No number {text} in the inventory.")
+            return number
         if text and not text.isdigit():
             try:
                 key = uuid.UUID(text)
             except ValueError:
                 raise ValidationError(f"“{text}” is neither a choice of the list nor a uuid; type a "
                                       "name, domain or uuid and pick from the list.") from None
-            rows: Any = self.queryset
             found = rows.filter(uuid=key).first()
             if found is None:
                 label = rows.model._meta.verbose_name
@@ -191,6 +196,30 @@ class ExtendForm(ActionForm):
         return {**super().service_kwargs(), "did_reservation": self.cleaned_data["did_reservation"]}
 
 
+class SwapForm(ActionForm):
+    new = PickField(PhoneNumber.objects.all(), label="Replacement number",
+                    widget=picker(Reservation, "number"),
+                    help_text="Type the start of the number (+65…) and pick it.")
+    field_order = ["new", "remark"]
+    service_error_field = "new"
+
+    def service_kwargs(self) -> dict[str, Any]:
+        return {**super().service_kwargs(), "new": self.cleaned_data["new"]}
+
+
+class ReservedForForm(ActionForm):
+    reserved_for = forms.CharField(
+        required=False, max_length=150, label="Reserved for (subscriber username)",
+        help_text="Leave empty to clear. While set, only that subscriber's subscription may take "
+                  "the number.",
+    )
+    field_order = ["reserved_for", "remark"]
+    service_error_field = "reserved_for"
+
+    def service_kwargs(self) -> dict[str, Any]:
+        return {**super().service_kwargs(), "reserved_for": self.cleaned_data["reserved_for"]}
+
+
 class RemarkForm(ActionForm):
     """Release, lock, unlock and recover need only a remark."""
 
@@ -225,6 +254,13 @@ class MassEditForm(ActionForm):
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
                             help_text="Replaces the notes.")
     clear_notes = forms.BooleanField(required=False)
+    after_hold_state = forms.ChoiceField(choices=[("", "— keep —"), *AfterHoldState.choices],
+                                         required=False, label="After hold",
+                                         help_text="Where the number goes when a hold runs out.")
+    hold_days = forms.IntegerField(required=False, min_value=0, label="Hold days",
+                                   help_text="Days a hold lasts for these numbers.")
+    clear_hold_days = forms.BooleanField(required=False, label="Clear hold days",
+                                         help_text="Back to the hold policy's days.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -232,7 +268,8 @@ class MassEditForm(ActionForm):
             self.fields[name] = forms.ChoiceField(choices=KEEP, required=False, label=label)
         self.order_fields(["vendor", "sku", "routing", "clear_routing", *BOOL_FIELDS, "visible_to",
                            "clear_visible_to", "add_tags", "remove_tags", "clear_tags", "notes",
-                           "clear_notes", "remark"])
+                           "clear_notes", "after_hold_state", "hold_days", "clear_hold_days",
+                           "remark"])
 
     def clean(self):
         data = super().clean()
@@ -254,6 +291,12 @@ class MassEditForm(ActionForm):
             changes["add_tags"] = data["add_tags"]
         if data.get("remove_tags"):
             changes["remove_tags"] = data["remove_tags"]
+        if data.get("after_hold_state"):
+            changes["after_hold_state"] = data["after_hold_state"]
+        if data.get("clear_hold_days"):
+            changes["hold_days"] = None
+        elif data.get("hold_days") is not None:
+            changes["hold_days"] = data["hold_days"]
         if not changes and not self.errors:
             raise ValidationError("Choose at least one change.")
         self.changes = changes
@@ -285,6 +328,11 @@ class AddNumbersForm(forms.Form):
     visible_to = partner_field()
     tags = forms.CharField(required=False, help_text="Comma-separated.")
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    after_hold_state = forms.ChoiceField(choices=AfterHoldState.choices, initial=AfterHoldState.RESERVED,
+                                         required=False, label="After hold",
+                                         help_text="Where a number goes when a hold runs out.")
+    hold_days = forms.IntegerField(required=False, min_value=0, label="Hold days",
+                                   help_text="Empty: the hold policy's days.")
     state = forms.ChoiceField(
         label="Initial state",
         choices=[(NumberState.AVAILABLE, "Available"), (NumberState.LOCKED, "Locked")],
@@ -326,7 +374,9 @@ class AddNumbersForm(forms.Form):
         data = self.cleaned_data
         attrs: dict[str, Any] = {"is_golden": data["is_golden"], "is_ported_in": data["is_ported_in"],
                                  "tags": data["tags"], "notes": data["notes"].strip(),
-                                 "visible_to": data["visible_to"]}
+                                 "visible_to": data["visible_to"],
+                                 "after_hold_state": data["after_hold_state"] or AfterHoldState.RESERVED,
+                                 "hold_days": data["hold_days"]}
         if data["capabilities"]:
             attrs.update({c: c in data["capabilities"] for c in CAPABILITIES})
         return attrs
@@ -341,7 +391,10 @@ class PhoneNumberChangeForm(forms.ModelForm):
     class Meta:
         model = PhoneNumber
         fields = ["vendor", "sku", "voice", "sms", "fax", "routing", "is_golden", "is_ported_in",
-                  "visible_to", "tags", "notes"]
+                  "visible_to", "tags", "notes", "after_hold_state", "hold_days"]
+        labels = {"sku": "SKU", "sms": "SMS", "voice": "Voice", "fax": "Fax", "is_golden": "Golden",
+                  "is_ported_in": "Ported in", "visible_to": "Visible to (partner)",
+                  "after_hold_state": "After hold", "hold_days": "Hold days"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -354,7 +407,9 @@ class PhoneNumberChangeForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         if self.instance.pk and self.attribute_changes() and not (data.get("remark") or "").strip():
-            self.add_error("remark", "Say why: the remark is kept in the number's history.")
+            message = "Say why: the remark is kept in the number's history."
+            self.add_error("remark", message)
+            self.add_error(None, f"Remark (under Tags and notes): {message}")  # shown at the top
         return data
 
     def attribute_changes(self) -> dict[str, Any]:

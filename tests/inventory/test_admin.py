@@ -77,11 +77,12 @@ def action_choices(response) -> set[str]:
 def test_each_tab_offers_only_the_actions_valid_in_its_state(ops, make_numbers):
     make_numbers(2)
     expected = {
-        "available": {"reserve", "lock", "assign", "delete_numbers", "mass_edit"},
-        "reserved": {"assign", "extend", "release", "mass_edit"},
-        "assigned": {"mass_edit"},
-        "locked": {"unlock", "delete_numbers", "mass_edit"},
-        "cooling": {"mass_edit"},
+        "available": {"reserve", "lock", "assign", "delete_numbers", "set_reserved_for", "mass_edit"},
+        "reserved": {"assign", "extend", "release", "set_reserved_for", "mass_edit"},
+        "assigned": {"swap", "set_reserved_for", "mass_edit"},
+        "hold": {"set_reserved_for", "mass_edit"},
+        "locked": {"unlock", "delete_numbers", "set_reserved_for", "mass_edit"},
+        "cooling": {"set_reserved_for", "mass_edit"},
         "deleted": {"recover", "mass_edit"},
     }
     for state, actions in expected.items():
@@ -90,7 +91,7 @@ def test_each_tab_offers_only_the_actions_valid_in_its_state(ops, make_numbers):
         assert action_choices(response) == actions, state
     everything = action_choices(ops.get(CL))
     assert everything == {"reserve", "assign", "extend", "release", "lock", "unlock", "delete_numbers",
-                          "recover", "mass_edit"}
+                          "recover", "swap", "set_reserved_for", "mass_edit"}
     assert "delete_selected" not in everything
 
 
@@ -315,7 +316,7 @@ def test_refused_moves_name_the_state(ops, make_numbers, customer, now):
 ACTION_PERMS = {"reserve": "reserve_number", "assign": "assign_number", "extend": "extend_number",
                 "release": "release_number", "lock": "lock_number", "unlock": "unlock_number",
                 "delete_numbers": "delete_number", "recover": "recover_number",
-                "mass_edit": "mass_edit_number"}
+                "set_reserved_for": "set_reserved_for_number", "mass_edit": "mass_edit_number"}
 
 
 @pytest.mark.parametrize("action", list(ACTION_PERMS))
@@ -327,7 +328,8 @@ def test_permission_denied_per_action(action, make_numbers, customer, service):
         codename__in=["view_phonenumber", *(p for a, p in ACTION_PERMS.items() if a != action)]))
     client = Client()
     client.force_login(user)
-    assert action_choices(client.get(CL)) == set(ACTION_PERMS) - {action}
+    swap = set() if action == "assign" else {"swap"}  # a swap assigns: the assign permission
+    assert action_choices(client.get(CL)) == (set(ACTION_PERMS) | swap) - {action}
     fields = {"organization": str(customer.uuid), "subscription": str(service.uuid),
               "did_reservation": str(service.uuid), "reason": "other", "routing": "x", "remark": "r"}
     before = list(PhoneNumber.history.values_list("history_id", flat=True))
@@ -478,7 +480,7 @@ def test_editing_a_number_goes_through_the_service_with_a_remark(ops, make_numbe
     number = make_numbers(1)[0]
     url = reverse("admin:inventory_phonenumber_change", args=[number.pk])
     data = {"vendor": vendor.pk, "sku": sku.pk, "voice": "on", "routing": "r9", "tags": "a, b",
-            "notes": "", "visible_to": "", "state": "deleted",
+            "notes": "", "visible_to": "", "state": "deleted", "after_hold_state": "reserved",
             "reservations-TOTAL_FORMS": 0, "reservations-INITIAL_FORMS": 0}
     response = ops.post(url, {**data, "remark": ""})
     assert response.status_code == 200 and "Say why" in response.content.decode()
@@ -747,7 +749,8 @@ def test_expiring_a_subscription_reserves_its_numbers(ops, make_numbers, service
     number_assign(numbers=numbers, subscription=service, actor=None, remark="a", now=now)
     url = "/admin/subscriptions/subscription/"
     confirm = ops.post(url, {"action": "set_expired", "index": 0, "_selected_action": [service.pk]})
-    assert "Please confirm" in confirm.content.decode() and "2 assigned numbers" in confirm.content.decode()
+    html = confirm.content.decode()
+    assert "confirm-destructive" in html and "2 assigned numbers" in html
     response = ops.post(url, {"action": "set_expired", "index": 0, "_selected_action": [service.pk],
                               "apply": "1"}, follow=True)
     assert any("1 subscription(s) set to expired; 2 number(s) reserved" in m
@@ -776,3 +779,199 @@ def test_organization_search_by_uuid(ops, customer, partner):
     html = ops.get("/admin/subscriptions/organization/", {"q": str(customer.uuid)}).content.decode()
     assert str(customer.uuid) in html and str(partner.uuid) not in html
     assert ops.get("/admin/subscriptions/organization/", {"q": "Acme"}).status_code == 200
+
+
+# --- issue 13: pickers, the number's page, messages, overview, subscriptions ------------
+
+
+def test_autocomplete_finds_organizations_by_name_and_domain(ops, customer, partner):
+    url = reverse("admin:autocomplete")
+    base = {"app_label": "inventory", "model_name": "phonenumber", "field_name": "organization"}
+    found = ops.get(url, {**base, "term": "Beta"}).json()["results"]
+    assert [r["text"] for r in found] == [str(customer)]
+    found = ops.get(url, {**base, "term": "acme.example"}).json()["results"]
+    assert [r["id"] for r in found] == [str(partner.pk)]
+
+
+def test_reserve_by_picked_organization_says_whom_and_until(ops, make_numbers, customer):
+    numbers = make_numbers(3)
+    response = apply_action(ops, "reserve", numbers, {"organization": customer.pk, "remark": "pilot"})
+    text = " ".join(messages_of(response))
+    end = PhoneNumber.objects.get(pk=numbers[0].pk).expires_at
+    from inventory.admin_views import day
+
+    assert f"Reserved 3 numbers for Beta Customer until {day(end)}" in text
+    link = re.search(r'href="([^"]+)">view them', text).group(1).replace("&amp;", "&")
+    listed_page = ops.get(link).content.decode()
+    assert all(n.e164 in listed_page for n in numbers)
+
+
+def test_refusal_is_a_warning_linking_exactly_the_refused(ops, make_numbers, customer):
+    numbers = make_numbers(3)
+    number_lock(numbers=numbers[:1], actor=None, remark="x")
+    response = apply_action(ops, "reserve", numbers, {"organization": customer.pk, "remark": "r"})
+    levels = {str(m): m.level_tag for m in response.context["messages"]}
+    warning = next(m for m, level in levels.items() if "refused" in m)
+    assert levels[warning] == "warning"
+    link = re.search(r'href="([^"]+)">view them', warning).group(1).replace("&amp;", "&")
+    page = ops.get(link).content.decode()
+    assert numbers[0].e164 in page and numbers[1].e164 not in page
+
+
+def test_number_page_offers_its_state_actions_and_returns_there(ops, make_numbers, customer):
+    number = make_numbers(1)[0]
+    url = reverse("admin:inventory_phonenumber_change", args=[number.pk])
+    html = ops.get(url).content.decode()
+    offered = set(re.findall(r'data-action="(\w+)"', html))
+    assert {"reserve", "assign", "lock", "delete_numbers"} <= offered
+    assert not {"release", "unlock", "recover", "extend", "swap"} & offered
+    form = ops.post(CL, {"action": "reserve", "index": 0, "_selected_action": [number.pk], "next": url})
+    assert f'name="next" value="{url}"' in form.content.decode()
+    response = ops.post(CL, {"action": "reserve", "index": 0, "_selected_action": [number.pk],
+                             "next": url, "apply": "1", "f-organization": customer.pk,
+                             "f-remark": "from the page"}, follow=True)
+    assert response.redirect_chain[-1][0] == url
+    assert said(response, "Reserved 1 number for Beta Customer")
+    assert 'data-action="release"' in response.content.decode()  # now the reserved state's actions
+    # An outside "next" is ignored (no open redirect).
+    response = ops.post(CL, {"action": "release", "index": 0, "_selected_action": [number.pk],
+                             "next": "https://evil.example/", "apply": "1", "f-remark": "x"})
+    assert response.status_code == 302 and "evil" not in response["Location"]
+
+
+def test_readonly_user_sees_no_action_buttons(client, readonly_user, make_numbers):
+    number = make_numbers(1)[0]
+    client.force_login(readonly_user)
+    html = client.get(reverse("admin:inventory_phonenumber_change", args=[number.pk])).content.decode()
+    assert 'id="number-actions"' in html and "data-action=" not in html
+
+
+def test_set_and_clear_reserved_for(admin_client, make_numbers):
+    number = make_numbers(1)[0]
+    response = apply_action(admin_client, "set_reserved_for", [number],
+                            {"reserved_for": "mei.lin", "remark": "VIP"})
+    assert said(response, "Updated 1 number")
+    assert PhoneNumber.objects.get(pk=number.pk).reserved_for == "mei.lin"
+    apply_action(admin_client, "set_reserved_for", [number], {"reserved_for": "", "remark": "done"})
+    assert PhoneNumber.objects.get(pk=number.pk).reserved_for == ""
+
+
+def test_swap_out_from_the_number_page(admin_client, make_numbers, service, customer):
+    from inventory.services import number_assign
+
+    old, new = make_numbers(2)
+    number_assign(numbers=[old], subscription=service, actor=None, remark="a")
+    html = admin_client.get(reverse("admin:inventory_phonenumber_change", args=[old.pk])).content.decode()
+    assert 'data-action="swap"' in html
+    response = apply_action(admin_client, "swap", [old], {"new": new.e164, "remark": "customer asked"})
+    assert said(response, "Swapped")
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert (new.state, new.subscription) == (S.ASSIGNED, service)
+    assert (old.state, old.organization) == (S.RESERVED, customer)
+
+
+def test_swap_refusal_changes_nothing(admin_client, make_numbers, service, other_customer):
+    from inventory.services import number_assign
+
+    old, new = make_numbers(2)
+    number_assign(numbers=[old], subscription=service, actor=None, remark="a")
+    number_reserve(numbers=[new], organization=other_customer, actor=None, remark="theirs")
+    response = apply_action(admin_client, "swap", [old], {"new": new.e164, "remark": "try"})
+    assert response.status_code == 200 and "errornote" in response.content.decode()
+    assert state_of(old.e164) == S.ASSIGNED and state_of(new.e164) == S.RESERVED
+
+
+def test_hold_tab_lists_held_numbers(admin_client, make_numbers, service):
+    from inventory.services import number_assign
+    from subscriptions.services import subscription_set_status
+
+    numbers = make_numbers(2)
+    number_assign(numbers=numbers[:1], subscription=service, actor=None, remark="a")
+    subscription_set_status(subscription=service, status="suspended", actor=None)
+    html = admin_client.get(CL, {"state": "hold"}).content.decode()
+    assert 'data-state="hold"' in html
+    assert numbers[0].e164 in html and numbers[1].e164 not in html
+
+
+def test_mass_edit_sets_after_hold_and_hold_days(ops, make_numbers):
+    numbers = make_numbers(2)
+    apply_action(ops, "mass_edit", numbers, {"after_hold_state": "available", "hold_days": 10,
+                                            "remark": "short holds"})
+    assert set(PhoneNumber.objects.values_list("after_hold_state", "hold_days")) == {("available", 10)}
+
+
+def test_saving_without_a_remark_says_so_at_the_top(ops, make_numbers):
+    number = make_numbers(1)[0]
+    url = reverse("admin:inventory_phonenumber_change", args=[number.pk])
+    response = ops.post(url, {"vendor": number.vendor_id, "sku": number.sku_id, "voice": "on",
+                              "routing": "new-trunk", "tags": "", "notes": "", "remark": "",
+                              "after_hold_state": "reserved", "hold_days": "",
+                              "reservations-TOTAL_FORMS": 0, "reservations-INITIAL_FORMS": 0})
+    html = response.content.decode()
+    top = html.index('class="errornote"')
+    assert "Remark (under Tags and notes)" in html[top:top + 600]
+    assert PhoneNumber.objects.get(pk=number.pk).routing == number.routing
+
+
+def test_overview_counts_link_to_their_lists(admin_client, make_numbers, customer, now):
+    numbers = make_numbers(3)
+    number_reserve(numbers=numbers[:2], organization=customer, actor=None, remark="r", now=now)
+    html = admin_client.get("/admin/").content.decode()
+    cards = dict(re.findall(r'href="([^"]+)" data-figure="state-(\w+)"', html)[i][::-1]
+                 for i in range(len(S.values)))
+    values = dict(re.findall(r'data-figure="([\w-]+)"[^>]*>\s*<span class="value">([^<]+)<', html))
+    assert (values["state-reserved"], values["state-available"]) == ("2", "1")
+    assert values["ending-reserved"] == "0"  # the manual period is longer than 7 days
+    page = admin_client.get(cards["reserved"].replace("&amp;", "&")).content.decode()
+    assert numbers[0].e164 in page and numbers[2].e164 not in page
+    assert "numbermgmt" in html and "Django administration" not in html
+
+
+def test_subscription_admin_creates_and_guards_through_the_services(admin_client, customer,
+                                                                   other_customer, make_numbers):
+    from inventory.services import number_set_reserved_for
+    from subscriptions.models import Subscription
+
+    kept = make_numbers(1)[0]
+    number_set_reserved_for(numbers=[kept], reserved_for="dr.tan", actor=None, remark="kept")
+    add = "/admin/subscriptions/subscription/add/"
+    response = admin_client.post(add, {"organization": customer.pk, "kind": "service", "plan": "PBX",
+                                       "current_period_end_0": "2027-01-31",
+                                       "current_period_end_1": "00:00:00",
+                                       "number_allowance": "5", "subscriber": "dr.tan"}, follow=True)
+    sub = Subscription.objects.get(plan="PBX")
+    assert said(response, "Onboarded: 1 number(s)")
+    assert PhoneNumber.objects.get(pk=kept.pk).subscription == sub
+    change = f"/admin/subscriptions/subscription/{sub.pk}/change/"
+    response = admin_client.post(change, {"organization": other_customer.pk, "kind": "service",
+                                          "plan": "PBX", "number_allowance": "5",
+                                          "subscriber": "dr.tan", "change_reason": "move"}, follow=True)
+    assert said(response, "Nothing saved:", "holds 1 numbers")
+    sub.refresh_from_db()
+    assert sub.organization == customer
+
+
+def test_renew_moves_the_period_end_through_the_service(admin_client, customer, make_subscription):
+    sub = make_subscription(customer, kind="did_reservation")
+    url = "/admin/subscriptions/subscription/"
+    confirm = admin_client.post(url, {"action": "renew", "index": 0, "_selected_action": [sub.pk]})
+    assert "New period end" in confirm.content.decode()
+    response = admin_client.post(url, {"action": "renew", "index": 0, "_selected_action": [sub.pk],
+                                       "apply": "1", "current_period_end_0": "2027-06-30",
+                                       "current_period_end_1": "12:00:00"}, follow=True)
+    assert said(response, "Renewed 1 subscription(s) until 30 Jun 2027")
+    sub.refresh_from_db()
+    assert sub.current_period_end.year == 2027 and sub.current_period_end.month == 6
+
+
+def test_import_job_page_links_the_job_not_a_missing_file(admin_client, admin_user):
+    from django.core.files.base import ContentFile
+
+    from inventory.models import ImportJob
+
+    job = ImportJob.objects.create(original_name="numbers.csv", created_by=admin_user)
+    job.file.save("numbers.csv", ContentFile(b"number\n+6560000000\n"))
+    html = admin_client.get(f"/admin/inventory/importjob/{job.pk}/change/").content.decode()
+    assert reverse("admin:inventory_phonenumber_import_job", args=[job.uuid]) in html
+    assert "/media/" not in html and "View on site" not in html and ">View site<" not in html
