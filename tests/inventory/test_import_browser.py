@@ -2,41 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
 
+from tests.browser.test_import_export import PASSWORD, importer  # noqa: F401 - a fixture
 from tests.browser_support import login
 
-PASSWORD = "mapping-pass-5521"
 ODD = ("Phone No.;Lieferant;Artikel;Farbe\n"
        "6566100001;M1 Trunks;SG-DID-STD;rot\n"
        "6566100002;StarHub Carrier;SG-DID-GOLD;blau\n")
 
 
-@pytest.fixture
-def importer(transactional_db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    from inventory.models import Sku, Vendor
-
-    for name in ("M1 Trunks", "StarHub Carrier"):
-        Vendor.objects.get_or_create(name=name)
-    for code in ("SG-DID-STD", "SG-DID-GOLD"):
-        Sku.objects.get_or_create(code=code)
-    user = get_user_model().objects.create_user("mapper", password=PASSWORD, is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(
-        content_type__app_label="inventory",
-        codename__in=["view_phonenumber", "import_phonenumber"]))
-    return user
-
-
-def test_mapping_step_then_preview_and_confirm(page, importer, screenshot, tmp_path):
+def test_mapping_step_then_preview_and_confirm(page, importer, screenshot, tmp_path):  # noqa: F811
     from inventory.models import ImportMapping, PhoneNumber
 
     path = tmp_path / "supplier-list.csv"
     path.write_text(ODD, encoding="utf-8")
-    login(page, "mapper", PASSWORD, "/admin/login/?next=/admin/inventory/phonenumber/import/")
+    login(page, "importer", PASSWORD, "/admin/login/?next=/admin/inventory/phonenumber/import/")
     page.fill("input[name=country]", "SG")
     page.set_input_files("input[name=file]", str(path))
     page.click("#import-upload")

@@ -9,16 +9,11 @@ from inventory.choices import NumberState
 from inventory.imports import import_file
 from inventory.models import PhoneNumber
 from inventory.services import number_set_reserved_for
+from tests.inventory.test_import_rules import HEAD, csv_file
 
 pytestmark = pytest.mark.django_db
 
-HEAD = "number,country,vendor,sku"
-
-
-def write(tmp_path, text: str, name: str = "numbers.csv"):
-    path = tmp_path / name
-    path.write_text(text.strip() + "\n", encoding="utf-8")
-    return path
+write = csv_file
 
 
 def test_after_hold_and_hold_days_on_new_and_existing_numbers(tmp_path, sample_catalog, ops_user):

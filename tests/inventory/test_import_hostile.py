@@ -10,16 +10,11 @@ import pytest
 from inventory.choices import NumberState
 from inventory.imports import import_file
 from inventory.models import PhoneNumber
+from tests.inventory.test_import_rules import HEAD, csv_file
 
 pytestmark = pytest.mark.django_db
 
-HEAD = "number,country,vendor,sku"
-
-
-def write(tmp_path, text: str, name: str = "numbers.csv"):
-    path = tmp_path / name
-    path.write_text(text.strip() + "\n", encoding="utf-8")
-    return path
+write = csv_file
 
 
 @pytest.mark.parametrize("when", [
