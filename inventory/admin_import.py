@@ -50,7 +50,9 @@ class ImportUploadForm(forms.Form):
         help_text="CSV (any delimiter, UTF-8 or Latin-1), XLSX or XLS, with a header row: "
                   "number, country, vendor, sku, and optionally state, capabilities, routing, "
                   "golden, ported_in, tags, notes, visible_to, reserved_for, expires_at, "
-                  "organization, subscription.",
+                  "after_hold, hold_days, organization (Client), subscription — or the seeds' "
+                  "names (Phone No., DID, Carrier, Product, Status…). Other headers go to a "
+                  "mapping step first.",
     )
     country = forms.CharField(
         label="Default country", max_length=2, required=False,
@@ -397,6 +399,15 @@ class NumberImportExportMixin:
                                 remembered=options.mapping is not None)
         return TemplateResponse(request, self.import_mapping_template, context)
 
+    @staticmethod
+    def _mapping_version(job: ImportJob) -> str:
+        """When the mapping the job's file is read with was last saved ("" = none)."""
+        try:
+            remembered = imports.mapping_remembered(imports.header_read(job.file.path))
+        except (files.ImportFileError, OSError):
+            return ""
+        return remembered.updated_at.isoformat() if remembered else ""
+
     def _restart_job(self, request, job: ImportJob) -> ImportJob | None:
         """A new job from the same stored file (its preview was read with another mapping)."""
         try:
@@ -436,6 +447,7 @@ class NumberImportExportMixin:
             errors_url=self._url("import_errors", job.uuid) if job.error_file else "",
             mapping_url=self._url("import_mapping", job.uuid)
             if job.confirmed_at is None and job.status in (J.PREVIEWED, J.FAILED) else "",
+            mapping_version=self._mapping_version(job) if job.status == J.PREVIEWED else "",
         )
         return TemplateResponse(request, self.import_job_template, context)
 
@@ -444,6 +456,13 @@ class NumberImportExportMixin:
         here = self._url("import_job", job.uuid)
         if request.method != "POST":
             return HttpResponseRedirect(here)
+        seen = request.POST.get("mapping_version")
+        if seen is not None and seen != self._mapping_version(job):
+            # The mapping of these headers was saved again since this preview was shown:
+            # the import would not read the file as the preview did.
+            messages.error(request, "The column mapping for these headers was changed since this "
+                                    "preview. Check the mapping and the preview again.")
+            return HttpResponseRedirect(self._url("import_mapping", job.uuid))
         try:
             job = import_job_confirm(job=job, actor=request.user,
                                      all_or_nothing=not request.POST.get("valid_only"))

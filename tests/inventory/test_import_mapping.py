@@ -248,3 +248,34 @@ def test_client_and_subscription_must_agree(tmp_path, sample_catalog, ops_user, 
     assert not summary.imported and not PhoneNumber.objects.exists()
     [error] = summary.errors
     assert error.column == "organization" and "belongs to Gamma Customer, not Beta Customer" in error.reason
+
+
+def test_a_mapping_changed_after_the_preview_stops_the_confirm(client, ops_user, admin_user, sample_catalog):
+    client.force_login(ops_user)
+    upload(client, ODD)
+    job = ImportJob.objects.get()
+    client.post(url(job, "import_mapping"), {
+        "column_0": "number", "column_1": "vendor", "column_2": "sku", "column_3": ""})
+    page = client.get(url(job)).content.decode()
+    version = page.split('name="mapping_version" value="')[1].split('"')[0]
+    assert version
+    # Someone else maps the same headers differently meanwhile.
+    other = ImportJob.objects.create(file=job.file.name, original_name="same-headers.csv",
+                                     created_by=admin_user)
+    client.force_login(admin_user)
+    client.post(url(other, "import_mapping"), {
+        "column_0": "number", "column_1": "vendor", "column_2": "sku", "column_3": "notes", "country": "SG"})
+    assert ImportMapping.objects.get().mapping["columns"]["Farbe"] == "notes"
+    client.force_login(ops_user)
+    response = client.post(url(job, "import_confirm"), {"mapping_version": version})
+    assert response["Location"] == url(job, "import_mapping")
+    job.refresh_from_db()
+    assert job.confirmed_at is None and not PhoneNumber.objects.exists()
+
+
+def test_headers_and_cells_are_escaped_on_the_mapping_page(client, ops_user, sample_catalog):
+    client.force_login(ops_user)
+    upload(client, "number,<b>Farbe</b>\n+6566100001,<script>alert(1)</script>\n")
+    page = client.get(url(ImportJob.objects.get(), "import_mapping")).content.decode()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>Farbe</b>" not in page and "&lt;b&gt;Farbe&lt;/b&gt;" in page
