@@ -140,6 +140,13 @@ class _OneEndpoint(_OpsOnly):
     def _endpoint(self, endpoint_id: int) -> WebhookEndpoint:
         return get_object_or_404(_endpoints(), pk=endpoint_id)
 
+    def _endpoint_and_body(self, request, endpoint_id: int, serializer) -> tuple[WebhookEndpoint, dict]:
+        """The endpoint (404 first) and the checked body (400 naming the fields)."""
+        endpoint = self._endpoint(endpoint_id)
+        body = serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return endpoint, dict(body.validated_data)
+
 
 class WebhookEndpointDetail(_OneEndpoint):
     permissions = {"GET": "events.view_webhookendpoint", "PATCH": "events.change_webhookendpoint"}
@@ -159,10 +166,8 @@ class WebhookEndpointDetail(_OneEndpoint):
                            "not delete)")
     @idempotent
     def patch(self, request, endpoint_id: int):
-        endpoint = self._endpoint(endpoint_id)
-        body = s.WebhookEndpointPatch(data=request.data)
-        body.is_valid(raise_exception=True)
-        endpoint = webhook_endpoint_update(endpoint=endpoint, actor=request.user, **body.validated_data)
+        endpoint, changes = self._endpoint_and_body(request, endpoint_id, s.WebhookEndpointPatch)
+        endpoint = webhook_endpoint_update(endpoint=endpoint, actor=request.user, **changes)
         return Response(s.WebhookEndpointOut(_endpoints().get(pk=endpoint.pk)).data)
 
 
@@ -196,14 +201,11 @@ class WebhookEndpointReplay(_OneEndpoint):
                            "or some deliveries")
     @idempotent
     def post(self, request, endpoint_id: int):
-        endpoint = self._endpoint(endpoint_id)
-        body = s.WebhookReplayIn(data=request.data)
-        body.is_valid(raise_exception=True)
-        if "since" in body.validated_data:
-            count = webhook_delivery_replay(actor=request.user, endpoint=endpoint,
-                                            since=body.validated_data["since"])
+        endpoint, body = self._endpoint_and_body(request, endpoint_id, s.WebhookReplayIn)
+        if "since" in body:
+            count = webhook_delivery_replay(actor=request.user, endpoint=endpoint, since=body["since"])
         else:
-            wanted = set(body.validated_data["deliveries"])
+            wanted = set(body["deliveries"])
             deliveries = WebhookDelivery.objects.filter(endpoint=endpoint, pk__in=wanted)
             unknown = sorted(wanted - set(deliveries.values_list("pk", flat=True)))
             if unknown:

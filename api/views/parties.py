@@ -9,8 +9,12 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from inventory.models import PhoneNumber
-from subscriptions import services as subscription_services
-from subscriptions.services import subscription_renew, subscription_set_status, subscription_swap_number
+from subscriptions.services import (
+    subscription_create,
+    subscription_renew,
+    subscription_set_status,
+    subscription_swap_number,
+)
 
 from .. import examples as ex
 from .. import serializers as s
@@ -70,21 +74,6 @@ class OrganizationDetail(ApiView):
         return Response(s.OrganizationOut(body.save()).data)
 
 
-def _subscription_create(*, data: dict, actor):
-    """The seed-parity work brings subscriptions.services.subscription_create (which runs
-    onboarding); until then the row is created here and onboarding runs if it exists."""
-    create = getattr(subscription_services, "subscription_create", None)
-    if create is not None:
-        return create(**data, actor=actor)
-    from subscriptions.models import Subscription
-
-    sub = Subscription.objects.create(**data)
-    onboard = getattr(subscription_services, "subscription_onboard", None)
-    if onboard is not None and sub.subscriber:
-        onboard(subscription=sub, actor=actor)
-    return sub
-
-
 class SubscriptionList(ApiView):
     permissions = {"GET": "subscriptions.view_subscription", "POST": "subscriptions.add_subscription"}
     pagination_class = ByCreated
@@ -106,7 +95,7 @@ class SubscriptionList(ApiView):
     def post(self, request):
         body = s.SubscriptionIn(data=request.data)
         body.is_valid(raise_exception=True)
-        sub = _subscription_create(data=dict(body.validated_data), actor=request.user)
+        sub, _onboarded = subscription_create(**body.validated_data, actor=request.user)
         return Response(s.SubscriptionOut(sub).data, status=201)
 
 
