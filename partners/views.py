@@ -219,6 +219,7 @@ EXPORT_LABELS = {
     "reserved_for": "Reserved for", "expires_at": "Ends", "organization": "Held by",
     "organization_uuid": "Held by (uuid)", "subscription": "Subscription (uuid)",
     "package": "Plan", "state_changed_at": "In state since",
+    "routing_reachable": "Reachable",
 }
 
 

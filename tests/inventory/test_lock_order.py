@@ -18,7 +18,12 @@ from inventory import services as svc
 from inventory.choices import DeleteReason, NumberState, PolicyCause
 from inventory.imports import import_file
 from inventory.models import LifecyclePolicy, PhoneNumber
-from subscriptions.services import subscription_renew, subscription_set_status
+from subscriptions.services import (
+    subscription_onboard,
+    subscription_renew,
+    subscription_set_status,
+    subscription_update,
+)
 from tests.inventory.svc_helpers import DAY
 from tests.inventory.test_concurrency import TIMEOUT, in_parallel
 
@@ -99,7 +104,14 @@ def world(make_numbers, service, customer, make_subscription, sample_catalog, no
     svc.number_assign(numbers=numbers[7:8], subscription=ended, actor=None, remark="a", now=now)
     svc.number_delete(numbers=numbers[8:9], reason=DeleteReason.FAULTY, actor=None, remark="d", now=now)
     svc.number_extend(numbers=numbers[2:3], did_reservation=did, actor=None, now=now)
+    held = make_subscription(customer)  # suspended: its number is in hold
+    svc.number_assign(numbers=numbers[11:12], subscription=held, actor=None, remark="a", now=now)
+    subscription_set_status(subscription=held, status="suspended", actor=None, now=now)
+    alice = make_subscription(customer, subscriber="alice")  # onboarding finds one number
+    kept = make_numbers(1, start="+6562000100")
+    svc.number_set_reserved_for(numbers=kept, reserved_for="alice", actor=None, remark="k", now=now)
     return {"n": numbers, "service": service, "customer": customer, "did": did, "ended": ended,
+            "held": held, "alice": alice, "kept": kept,
             "now": now, "csv": import_csv(tmp_path, "assign.csv", [numbers[9].e164], service)}
 
 
@@ -129,7 +141,17 @@ CALLS = {
                                                             now=w["now"]),
     "renewal": lambda w: subscription_renew(subscription=w["did"], actor=None, now=w["now"],
                                             current_period_end=w["now"] + 70 * DAY),
-    "expiry sweep": lambda w: svc.numbers_expire_due(now=w["now"] + 400 * DAY),
+    "expiry sweep": lambda w: svc.numbers_expire_due(now=w["now"] + 400 * DAY),  # + the hold
+    "set reserved-for": lambda w: svc.number_set_reserved_for(numbers=w["n"][:4], reserved_for="bob",
+                                                          actor=None, remark="x", now=w["now"]),
+    "suspend": lambda w: subscription_set_status(subscription=w["service"], status="suspended",
+                                                 actor=None, now=w["now"]),
+    "reactivate": lambda w: subscription_set_status(subscription=w["held"], status="active",
+                                                    actor=None, now=w["now"]),
+    "onboard": lambda w: subscription_onboard(subscription=w["alice"], actor=None, now=w["now"]),
+    "allowance raised": lambda w: subscription_update(subscription=w["alice"],
+                                                      changes={"number_allowance": 5}, actor=None,
+                                                      now=w["now"]),
     "import": lambda w: import_file(w["csv"], actor=None),
 }
 
