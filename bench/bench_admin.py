@@ -41,8 +41,10 @@ def cases(data) -> list[tuple[str, dict]]:
     # Customer 1 holds reserved and assigned numbers (customer 0 has no assigned ones).
     customer = data["customers"][1]
     subscription = data["subscriptions"][1]
-    found = [(f"tab {state or 'all'}", {"state": state} if state else {})
-             for state in [*NumberState.values, ""]]
+    found: list[tuple[str, dict[str, object]]] = [
+        (f"tab {state or 'all'}", {"state": state} if state else {})
+        for state in [*NumberState.values, ""]
+    ]
     found += [
         ("filter vendor", {"vendor__id__exact": data["vendor"].pk}),
         ("filter sku", {"sku__id__exact": data["sku"].pk}),

@@ -109,7 +109,7 @@ def _sweep_share(data) -> None:
     from events.services import NumberChange, NumberSnapshot, events_emit
     from subscriptions.models import Organization
 
-    orgs = list(Organization.objects.values_list("pk", flat=True)[:10]) or [None]
+    orgs: list[int | None] = [*Organization.objects.values_list("pk", flat=True)[:10]] or [None]
     changes = [NumberChange(f"+{6563000000 + i}",
                             NumberSnapshot(state="reserved", organization_id=orgs[i % len(orgs)],
                                            expires_at=None),

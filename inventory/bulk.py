@@ -10,14 +10,33 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 from django.db import connection, models, transaction
+from simple_history.utils import get_history_model_for_model
 
 COPY_THRESHOLD = 500  # below this, plain bulk_create is as fast and simpler
+
+M = TypeVar("M", bound=models.Model)
 
 
 def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+def _column(field: models.Field[Any, Any]) -> str:
+    """The field's column; only concrete fields have one, and only those are written here."""
+    if field.column is None:
+        raise TypeError(f"{field} has no database column")
+    return field.column
+
+
+def _concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """`name`'s field, refusing a reverse relation (it has no column to write)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} is a reverse relation, not a column")
+    return field
 
 
 def _reserve_ids(model: type[models.Model], count: int) -> list[int]:
@@ -30,7 +49,8 @@ def _reserve_ids(model: type[models.Model], count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+def copy_rows(model: type[models.Model], columns: Sequence[str],
+              rows: Iterable[Sequence[object]]) -> None:
     """COPY plain value tuples into the model's table (PostgreSQL only)."""
     table = connection.ops.quote_name(model._meta.db_table)
     cols = ", ".join(connection.ops.quote_name(c) for c in columns)
@@ -43,23 +63,25 @@ def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[
             copy.write_row(row)
 
 
-def insert_objects(objs: list[models.Model], *, batch_size: int = 2000) -> list[models.Model]:
+def insert_objects(objs: list[M], *, batch_size: int = 2000) -> list[M]:
     """Insert model instances and set their primary keys (COPY on PostgreSQL)."""
     if not objs:
         return objs
     model = type(objs[0])
     if not _is_postgres() or len(objs) < COPY_THRESHOLD:
-        return model.objects.bulk_create(objs, batch_size=batch_size)
+        return model._default_manager.bulk_create(objs, batch_size=batch_size)
     pk = model._meta.pk
     for obj, new_id in zip(objs, _reserve_ids(model, len(objs)), strict=True):
         setattr(obj, pk.attname, new_id)
     fields = [f for f in model._meta.concrete_fields]
-    columns = [f.column for f in fields]
+    columns = [_column(f) for f in fields]
     attnames = [f.attname for f in fields]
-    stamped = [f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+    # (field, auto_now) for the date/time fields that stamp themselves, as save() would
+    stamped = [(f, bool(getattr(f, "auto_now", False))) for f in fields
+               if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
     for obj in objs:
-        for f in stamped:
-            if getattr(obj, f.attname) is None or f.auto_now:
+        for f, auto_now in stamped:
+            if getattr(obj, f.attname) is None or auto_now:
                 f.pre_save(obj, add=True)
         obj._state.adding = False
         obj._state.db = connection.alias
@@ -73,7 +95,7 @@ def insert_history(instances: Sequence[models.Model], *, history_type: str, user
     if not instances:
         return
     model = type(instances[0])
-    history = model.history.model
+    history = get_history_model_for_model(model)
     if not _is_postgres() or len(instances) < COPY_THRESHOLD:
         history.objects.bulk_create(
             [
@@ -98,7 +120,7 @@ def insert_history(instances: Sequence[models.Model], *, history_type: str, user
     )
 
 
-def clone(template: models.Model, **values) -> models.Model:
+def clone(template: M, **values: Any) -> M:
     """A new unsaved instance like `template` with `values` changed, without Model.__init__.
 
     Building 100,000 instances through __init__ took longer than inserting them.
@@ -117,13 +139,13 @@ def update_from_arrays(model: type[models.Model], objs: Sequence[models.Model], 
     """
     if not _is_postgres():
         return False
-    fields = [model._meta.get_field(name) for name in names]
+    fields = [_concrete_field(model, name) for name in names]
     qn = connection.ops.quote_name
     sql = (f"UPDATE {qn(model._meta.db_table)} AS p SET "
-           + ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in fields)
+           + ", ".join(f"{qn(_column(f))} = v.{qn(_column(f))}" for f in fields)
            + " FROM unnest(%s::bigint[], "
            + ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-           + f") AS v(id, {', '.join(qn(f.column) for f in fields)}) WHERE p.id = v.id")
+           + f") AS v(id, {', '.join(qn(_column(f)) for f in fields)}) WHERE p.id = v.id")
     with connection.cursor() as cursor:
         for start in range(0, len(objs), chunk):
             part = objs[start : start + chunk]
@@ -133,7 +155,8 @@ def update_from_arrays(model: type[models.Model], objs: Sequence[models.Model], 
     return True
 
 
-def update_same_with_history(model: type[models.Model], ids: Sequence[int], values: dict, *,
+def update_same_with_history(model: type[models.Model], ids: Sequence[int],
+                             values: dict[str, Any], *,
                              user_id: int | None, reason: str, date: dt.datetime,
                              chunk: int = 2000) -> None:
     """Give rows the same new values and write one history row each, without loading them.
@@ -142,7 +165,7 @@ def update_same_with_history(model: type[models.Model], ids: Sequence[int], valu
     PostgreSQL in the same statement: UPDATE … RETURNING feeds the INSERT), with the user,
     reason and date simple-history would record. Used by sweeps over 100,000 rows.
     """
-    history = model.history.model
+    history = get_history_model_for_model(model)
     tracked = [f.column for f in history.tracked_fields]
     quote = connection.ops.quote_name
     table, history_table = quote(model._meta.db_table), quote(history._meta.db_table)
@@ -150,9 +173,9 @@ def update_same_with_history(model: type[models.Model], ids: Sequence[int], valu
     insert = (f"INSERT INTO {history_table} ({columns}, history_date, history_user_id, "
               f"history_change_reason, history_type) SELECT {columns}, %s, %s, %s, '~'")
     values = {**values, "updated_at": date}
-    fields = [model._meta.get_field(name) for name in values]
+    fields = [_concrete_field(model, name) for name in values]
     params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)]
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    assignments = ", ".join(f"{quote(_column(f))} = %s" for f in fields)
     if _is_postgres():
         sql = (f"WITH changed AS (UPDATE {table} SET {assignments} WHERE id = ANY(%s) "
                f"RETURNING {columns}) {insert} FROM changed")
@@ -171,22 +194,22 @@ def update_same_with_history(model: type[models.Model], ids: Sequence[int], valu
 # --- the import's raw SQL ------------------------------------------------------------------
 
 
-def rows_by_unique(model: type[models.Model], field_name: str, values: list[str], *,
-                   chunk: int = 5000) -> list[models.Model]:
+def rows_by_unique(model: type[M], field_name: str, values: list[str], *,
+                   chunk: int = 5000) -> list[M]:
     """The rows whose unique `field_name` is one of `values` (an import's diff read)."""
     if _is_postgres():  # one array parameter instead of thousands
-        column = connection.ops.quote_name(model._meta.get_field(field_name).column)
-        return list(model.objects.raw(  # type: ignore[attr-defined]
+        column = connection.ops.quote_name(_column(_concrete_field(model, field_name)))
+        return list(model._default_manager.raw(
             f"SELECT * FROM {model._meta.db_table} WHERE {column} = ANY(%s)", [values]))
-    found: list[models.Model] = []
+    found: list[M] = []
     for start in range(0, len(values), chunk):
-        found.extend(model.objects.filter(  # type: ignore[attr-defined]
+        found.extend(model._default_manager.filter(
             **{f"{field_name}__in": values[start : start + chunk]}))
     return found
 
 
 def copy_insert_with_history(model: type[models.Model], template: models.Model,
-                             staged: Sequence[str], rows: Iterable[Sequence], *,
+                             staged: Sequence[str], rows: Iterable[Sequence[object]], *,
                              user_id: int | None, reason: str, date: dt.datetime) -> None:
     """New rows and their history rows, without a model instance per row (PostgreSQL).
 
@@ -197,16 +220,18 @@ def copy_insert_with_history(model: type[models.Model], template: models.Model,
     stay the source. A duplicate raises django.db.IntegrityError.
     """
     fields = {f.attname: f for f in model._meta.concrete_fields}
-    history = model.history.model  # type: ignore[attr-defined]
+    history = get_history_model_for_model(model)
     qn = connection.ops.quote_name
-    stage_cols = ", ".join(f"{qn(fields[a].column)} {fields[a].db_type(connection)}" for a in staged)
-    insert_cols, select_exprs, params = [], [], []
+    stage_cols = ", ".join(f"{qn(_column(fields[a]))} {fields[a].db_type(connection)}" for a in staged)
+    insert_cols: list[str] = []
+    select_exprs: list[str] = []
+    params: list[Any] = []  # prepared values (get_db_prep_save) and the history columns
     for attname, f in fields.items():
         if f.primary_key:
             continue
-        insert_cols.append(qn(f.column))
+        insert_cols.append(qn(_column(f)))
         if attname in staged:
-            select_exprs.append(f"s.{qn(f.column)}")
+            select_exprs.append(f"s.{qn(_column(f))}")
         else:
             select_exprs.append("%s")
             params.append(f.get_db_prep_save(getattr(template, attname), connection))
@@ -226,7 +251,7 @@ def copy_insert_with_history(model: type[models.Model], template: models.Model,
                        "ON COMMIT DROP")
         cursor.execute("TRUNCATE _import_stage")
         with cursor.cursor.copy(
-            f"COPY _import_stage ({', '.join(qn(fields[a].column) for a in staged)}) FROM STDIN"
+            f"COPY _import_stage ({', '.join(qn(_column(fields[a])) for a in staged)}) FROM STDIN"
         ) as copy:
             for row in rows:
                 copy.write_row(row)

@@ -19,10 +19,12 @@ import logging
 import smtplib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import TypedDict
 
 from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
@@ -197,10 +199,12 @@ def notices_queue_due(*, now: dt.datetime | None = None) -> int:
     support: dict[int, str] = {}
     for reservation in due.iterator(chunk_size=BATCH):
         number = reservation.number
-        if reservation.ends_at > now + dt.timedelta(days=lead.days(number)):
+        # ends_at is never None here (filtered on ends_at__gt); the check narrows the type
+        if reservation.ends_at is None or reservation.ends_at > now + dt.timedelta(days=lead.days(number)):
             continue
-        if number.visible_to_id:
-            support[number.visible_to_id] = number.visible_to.support_email
+        visible_to = number.visible_to  # loaded by select_related above: no query
+        if visible_to is not None:
+            support[visible_to.pk] = visible_to.support_email
         batch.append(_expiring_notice(reservation, number, now=now, support=support))
         if len(batch) >= BATCH:
             written += _write_expiring(batch, now=now)
@@ -236,19 +240,30 @@ def _group_key(recipients: Sequence[str], kind: str, ends_at: dt.datetime) -> tu
     return tuple(sorted(recipients)), kind, timezone.localdate(ends_at)
 
 
-def render_notice_email(notices: Sequence[Notice], *, connection=None) -> EmailMultiAlternatives:
+class NoticeItem(TypedDict):
+    """One number's line in a notice email (the templates read these keys)."""
+
+    e164: str
+    ends_at: dt.datetime
+    reserver: str
+    reserved_for: str
+    kind: str
+
+
+def render_notice_email(notices: Sequence[Notice], *,
+                        connection: BaseEmailBackend | None = None) -> EmailMultiAlternatives:
     """One email for notices that share recipients, kind and end day."""
     first = notices[0]
     kind = NoticeKind(first.kind)
     items = sorted(
         (
-            {
-                "e164": n.number.e164,
-                "ends_at": n.ends_at,
-                "reserver": n.reservation.reserver_name,
-                "reserved_for": n.reservation.reserved_for,
-                "kind": n.reservation.get_kind_display(),
-            }
+            NoticeItem(
+                e164=n.number.e164,
+                ends_at=n.ends_at,
+                reserver=n.reservation.reserver_name,
+                reserved_for=n.reservation.reserved_for,
+                kind=n.reservation.get_kind_display(),
+            )
             for n in notices
         ),
         key=lambda item: item["e164"],

@@ -207,7 +207,7 @@ IMPORT_RETENTION_DAYS = int(os.environ.get("IMPORT_RETENTION_DAYS", "30"))
 
 # --- Celery ----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-REDIS_TRANSPORT_OPTIONS = {
+REDIS_TRANSPORT_OPTIONS: dict[str, object] = {
     "socket_timeout": 1,
     "socket_connect_timeout": 1,
     "max_retries": 1,
@@ -218,6 +218,7 @@ REDIS_TRANSPORT_OPTIONS = {
     # A task not acknowledged (acks_late) within this is redelivered; beyond every task's run.
     "visibility_timeout": 3600,
 }
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object]  # kombu's per-transport options
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # The broker is never in an admin request's way: short socket timeouts, one retry.

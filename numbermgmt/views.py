@@ -1,8 +1,8 @@
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 
 
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness for the load balancer: the database answers, and the broker if configured."""
     checks: dict[str, str] = {}
     status = 200

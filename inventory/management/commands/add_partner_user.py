@@ -41,7 +41,7 @@ class Command(BaseCommand):
             user = User.objects.filter(username=username).first()
             created = user is None
             generated = created and not password
-            if created:
+            if user is None:
                 password = password or secrets.token_urlsafe(12)
                 user = User.objects.create_user(username, email, password)
             elif user.is_staff or user.is_superuser:
