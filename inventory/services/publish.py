@@ -8,7 +8,6 @@ values the service already holds: publishing adds no query per number.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -87,13 +86,20 @@ def numbers_added_publish(*, added: Iterable[tuple[str, NumberSnapshot]], actor:
 
 
 def snapshot_after(before: NumberSnapshot, values: Mapping[str, Any]) -> NumberSnapshot:
-    """`before` with a set-wise write's new values applied (field names or attnames)."""
-    new = {name.removesuffix("_id"): value for name, value in values.items()}
-    return dataclasses.replace(before, **{
-        attr: new[key] for attr, key in (("state", "state"), ("organization_id", "organization"),
-                                         ("subscription_id", "subscription"),
-                                         ("expires_at", "expires_at"), ("reserved_for", "reserved_for"))
-        if key in new})
+    """`before` with a set-wise write's new values applied (field names, as the services
+    write them). Built directly: a sweep makes one per number."""
+    get = values.get
+    return NumberSnapshot(
+        state=get("state", before.state),
+        organization_id=_pk(get("organization", before.organization_id)),
+        subscription_id=_pk(get("subscription", before.subscription_id)),
+        expires_at=get("expires_at", before.expires_at),
+        reserved_for=get("reserved_for", before.reserved_for) or "",
+        visible_to_id=before.visible_to_id)
+
+
+def _pk(value: Any) -> int | None:
+    return getattr(value, "pk", value)
 
 
 def numbers_moved_publish(*, type: str, moved: Iterable[tuple[str, NumberSnapshot, Mapping[str, Any]]],
