@@ -5,7 +5,8 @@ cells are formatted by the database itself (`COPY (SELECT …) TO STDOUT`, CSV) 
 only passes bytes on; elsewhere the same cells are formatted in Python. Free-text cells
 that a spreadsheet would run as a formula (OWASP: a leading `=`, `+`, `-`, `@`, tab, CR or
 NUL) get a leading `'`; the number column never does: E.164 keeps its `+` and is written
-as text. Dates are ISO 8601 in UTC.
+as text. CSV dates are ISO 8601 in UTC (for systems); XLSX dates are date cells in the
+configured TIME_ZONE (for people).
 """
 
 from __future__ import annotations
@@ -185,7 +186,8 @@ def _postgres(queryset: QuerySet) -> bool:
 def _copy_sql(queryset: QuerySet, columns: list[str] | None = None) -> str:
     connection = connections[queryset.db]
     sql, params = queryset.values_list(*_sql_columns(columns)).query.sql_with_params()
-    return f"COPY ({connection.ops.compose_sql(sql, params)}) TO STDOUT WITH (FORMAT csv)"
+    compose = connection.ops.compose_sql  # type: ignore[attr-defined]  # PostgreSQL backend only
+    return f"COPY ({compose(sql, params)}) TO STDOUT WITH (FORMAT csv)"
 
 
 def text_rows(queryset: QuerySet, columns: list[str] | None = None) -> Iterator[list[str]]:
@@ -270,19 +272,49 @@ def write_csv(queryset: QuerySet, stream: IO[bytes], *, columns: list[str] | Non
 # --- XLSX ---------------------------------------------------------------------------------
 
 
+XLSX_WIDTHS = {"number": 16, "when": 17, "uuid": 37, "capabilities": 14, "yes_no": 9, "tags": 22,
+               "plain": 14, "free": 20}
+XLSX_DATE_FORMAT = "yyyy-mm-dd hh:mm"
+
+
+def _xlsx_when(value: str) -> dt.datetime | str:
+    """An ISO 8601 cell as a real date cell in the configured zone (a spreadsheet has no zones,
+    so the local wall time is written; the README names the zone)."""
+    if not value:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return timezone.localtime(moment).replace(tzinfo=None)
+
+
 def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[str] | None = None,
                labels: dict[str, str] | None = None) -> int:
-    """Write the XLSX export (openpyxl write-only: rows go to disk as they come).
-
-    Every cell is text: E.164 keeps its `+`, and the number column is formatted as text
-    (`@`) so that editing the sheet does not turn it into a number.
-    """
+    """Write the XLSX export (openpyxl write-only: rows go to disk as they come), for a person:
+    a bold frozen header with an autofilter, columns wide enough to read, dates as real date
+    cells in the configured time zone, E.164 as text (`@`, so that editing the sheet does not
+    turn it into a number and drop the `+`)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
+    selected = _selected(columns)
+    header = _header(columns, labels)
+    kinds = [kind for _, _, kind in selected]
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("numbers")
-    sheet.append(_header(columns, labels))
+    for i, (kind, title) in enumerate(zip(kinds, header, strict=True), start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = max(XLSX_WIDTHS.get(kind, 16), len(title) + 3)
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    cells = []
+    for title in header:
+        cell = WriteOnlyCell(sheet, value=title)
+        cell.font = bold
+        cells.append(cell)
+    sheet.append(cells)
     rows = 0
     for row in text_rows(queryset, columns):
         rows += 1
@@ -291,9 +323,20 @@ def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[st
                 f"more than {XLSX_MAX_ROWS:,} rows: too many for one XLSX sheet; export CSV or "
                 "narrow the filter"
             )
-        number = WriteOnlyCell(sheet, value=row[0])
-        number.number_format = "@"
-        sheet.append([number, *(xlsx_text(value) for value in row[1:])])
+        out: list[Any] = []
+        for kind, value in zip(kinds, row, strict=True):
+            if kind == "number":
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.number_format = "@"
+                out.append(cell)
+            elif kind == "when" and value:
+                cell = WriteOnlyCell(sheet, value=_xlsx_when(value))
+                cell.number_format = XLSX_DATE_FORMAT
+                out.append(cell)
+            else:
+                out.append(xlsx_text(value))
+        sheet.append(out)
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{rows + 1}"
     workbook.save(fileobj)
     return rows
 

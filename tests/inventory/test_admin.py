@@ -975,3 +975,39 @@ def test_import_job_page_links_the_job_not_a_missing_file(admin_client, admin_us
     html = admin_client.get(f"/admin/inventory/importjob/{job.pk}/change/").content.decode()
     assert reverse("admin:inventory_phonenumber_import_job", args=[job.uuid]) in html
     assert "/media/" not in html and "View on site" not in html and ">View site<" not in html
+
+
+def test_show_all_keeps_the_search_and_the_tab(ops, make_numbers):
+    make_numbers(130)
+    make_numbers(3, start="+6561000000")
+    html = ops.get(CL, {"state": "available", "q": "+6560*"}).content.decode()
+    link = re.search(r'<a href="([^"]+)" class="showall">', html).group(1).replace("&amp;", "&")
+    assert "state=available" in link and "q=%2B6560" in link
+    page = ops.get(CL + link).content.decode()
+    assert page.count('class="action-select"') == 130
+
+
+def test_xlsx_export_is_for_people(ops, make_numbers, customer, now, settings):
+    """Bold frozen header with an autofilter, widths, dates as date cells in TIME_ZONE, E.164 text."""
+    import io
+
+    from django.utils import timezone
+    from openpyxl import load_workbook
+
+    numbers = make_numbers(2)
+    number_reserve(numbers=numbers[:1], organization=customer, actor=None, remark="r", now=now)
+    response = ops.get(reverse("admin:inventory_phonenumber_export", args=["xlsx"]))
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    sheet = load_workbook(io.BytesIO(body)).active
+    from openpyxl.utils import get_column_letter
+
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == f"A1:{get_column_letter(sheet.max_column)}3"
+    assert all(c.font.bold for c in sheet[1])
+    assert sheet.column_dimensions["A"].width >= 16
+    header = [c.value for c in sheet[1]]
+    row = {h: c for h, c in zip(header, sheet[2], strict=True)}
+    assert row["number"].data_type == "s" and row["number"].value == numbers[0].e164
+    ends = PhoneNumber.objects.get(pk=numbers[0].pk).expires_at
+    assert row["expires_at"].is_date
+    assert row["expires_at"].value == timezone.localtime(ends).replace(tzinfo=None, microsecond=0)

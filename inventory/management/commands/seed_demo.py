@@ -25,6 +25,7 @@ from inventory.services import (
     number_release,
     number_reserve,
 )
+from notifications.services import notices_queue_due
 from subscriptions.models import Organization, PartnerMembership, Subscriber, Subscription
 from subscriptions.services import subscription_set_status
 
@@ -40,8 +41,11 @@ class Command(BaseCommand):
             return
         with transaction.atomic():
             self._seed()
+        # The Notices list shows the reservations and locks ending soon at once, not after the
+        # first 15-minute beat run.
+        queued = notices_queue_due()
         counts = {s: PhoneNumber.objects.filter(state=s).count() for s in NumberState.values}
-        self.stdout.write(self.style.SUCCESS(f"Demo data loaded: {counts}"))
+        self.stdout.write(self.style.SUCCESS(f"Demo data loaded: {counts}; {queued} notices queued"))
         self.stdout.write("Users: ops/ops (Ops), viewer/viewer (Ops read-only), "
                           "partner/partner (dashboard of " + DEMO_PARTNER + ")")
 
@@ -125,6 +129,8 @@ class Command(BaseCommand):
             number_assign(numbers=chunk, subscription=sub, actor=ops, remark="demo: in service")
         # An expired subscription hands its numbers back, reserved for 56 days.
         subscription_set_status(subscription=services[5], status="expired", actor=ops)
+        # A suspended subscription's numbers wait in hold (the Hold tab).
+        subscription_set_status(subscription=services[4], status="suspended", actor=ops)
         # Locked: ending within 7 days for a few.
         number_lock(numbers=std_block[1200:1230], actor=ops, remark="demo: fraud check",
                     now=now - dt.timedelta(days=23))
