@@ -45,8 +45,9 @@ if admin.site.is_registered(APIKey):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(APIKeyModelAdmin):
-    list_display = ("name", "kind", "prefix", "user", "created", "expiry_date", "_has_expired", "revoked")
-    list_filter = ("kind", "revoked")
+    list_display = ("name", "kind", "prefix", "user", "created", "expiry_date", "_has_expired",  # type: ignore[assignment]
+                    "revoked")
+    list_filter = ("kind", "revoked")  # type: ignore[assignment]
     actions = ["revoke"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -70,7 +71,7 @@ class ApiKeyAdmin(APIKeyModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # revoke instead: the key's history must keep its service user
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(self, request, obj, form, change):  # type: ignore[override]
         data = form.cleaned_data
         perms = [f"{p.content_type.app_label}.{p.codename}" for p in data.get("permissions") or []]
         group = data.get("group")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
@@ -73,10 +74,11 @@ def api_key_create(*, name: str, group: str | None = None, partner: Organization
         if org is not None:
             PartnerMembership.objects.update_or_create(user=user, defaults={"organization": org})
         expiry = now + dt.timedelta(days=expires_days) if expires_days else None
-        return ApiKey.objects.create_key(
+        key, secret = ApiKey.objects.create_key(
             name=name, kind=ApiKeyKind.PARTNER if org else ApiKeyKind.OPS, user=user,
             expiry_date=expiry,
         )
+        return cast(ApiKey, key), secret
 
 
 def api_key_revoke(*, name: str) -> int:

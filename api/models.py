@@ -25,7 +25,7 @@ class ApiKey(AbstractAPIKey):
     membership, so the API asks the same permission and scope questions as the admin and the
     dashboard do, and the history names the key."""
 
-    objects = ApiKeyManager()
+    objects = ApiKeyManager()  # type: ignore[misc]  # the library declares it a ClassVar
 
     name = models.CharField(max_length=50, help_text="The integration, e.g. billing.")
     kind = models.CharField(max_length=16, choices=ApiKeyKind.choices)

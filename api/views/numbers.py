@@ -21,7 +21,6 @@ from rest_framework.response import Response
 
 from inventory import exports
 from inventory import services as inventory_services
-from inventory.choices import ReservationStatus
 from inventory.filters import NumberFilterSet
 from inventory.models import PhoneNumber, Reservation
 from inventory.services import (
@@ -98,7 +97,7 @@ class NumberList(ApiView):
 # --- one number ----------------------------------------------------------------------------
 
 def _detail(request, number: PhoneNumber) -> dict:
-    number.reservation = (Reservation.objects.filter(number=number, status=ReservationStatus.ACTIVE)
+    number.reservation = (Reservation  # type: ignore[attr-defined]  # read by NumberDetailOut.objects.filter(number=number, status=ReservationStatus.ACTIVE)
                           .select_related("organization", "did_reservation")
                           .order_by("-starts_at").first())
     return s.NumberDetailOut(number, partner=is_partner(request)).data
