@@ -36,6 +36,7 @@ run: install
 # The whole suite. Services that are absent are skipped with a reason unless REQUIRE_SERVICES=1.
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy .
 	DATABASE_URL=sqlite:///:memory: $(BIN)/python manage.py makemigrations --check --dry-run --settings=numbermgmt.settings_test
 	DJANGO_SETTINGS_MODULE=numbermgmt.settings_test $(BIN)/pytest $(PYTEST_ARGS)
 
