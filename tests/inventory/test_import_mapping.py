@@ -279,3 +279,24 @@ def test_headers_and_cells_are_escaped_on_the_mapping_page(client, ops_user, sam
     page = client.get(url(ImportJob.objects.get(), "import_mapping")).content.decode()
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<b>Farbe</b>" not in page and "&lt;b&gt;Farbe&lt;/b&gt;" in page
+
+
+def test_beat_leaves_an_upload_waiting_for_its_mapping_step_for_a_day(client, ops_user, sample_catalog):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from inventory.imports import resume_jobs
+
+    client.force_login(ops_user)
+    upload(client, ODD)
+    job = ImportJob.objects.get()
+    ImportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - dt.timedelta(minutes=30))
+    assert resume_jobs() == 0
+    job.refresh_from_db()
+    assert job.status == ImportJobStatus.PENDING
+    # Left a day: checked as it is, so the job ends (here: the columns it needs are missing).
+    ImportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - dt.timedelta(days=2))
+    assert resume_jobs() == 1
+    job.refresh_from_db()
+    assert job.status == ImportJobStatus.FAILED and "missing columns: number, vendor, sku" in job.message
