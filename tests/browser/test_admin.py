@@ -5,36 +5,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-
-from tests.browser.conftest import login
-
-PASSWORD = "ops-browser-pass-4821"
-CL = "/admin/inventory/phonenumber/"
-
-
-@pytest.fixture
-def ops_world(transactional_db, vendor, sku):
-    """An ops user with the Ops permissions, two customers, a service and some numbers."""
-    from inventory.services import number_add, number_assign, number_lock, number_reserve
-    from subscriptions.models import Organization, Subscription
-
-    # The "Ops" group is put back by tests/conftest.py after flushes of earlier tests.
-    user = get_user_model().objects.create_user("olivia", "olivia@example.com", PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name="Ops"))
-    partner = Organization.objects.create(name="Acme Telecom", kind="partner", domain="acme.example")
-    harbour = Organization.objects.create(name="Harbour Logistics", kind="customer", parent=partner)
-    clinics = Organization.objects.create(name="Lion City Clinics", kind="customer", parent=partner)
-    service = Subscription.objects.create(organization=clinics, kind="service", plan="Cloud PBX")
-    numbers = number_add(numbers="+6560000000-+6560000011", vendor=vendor, sku=sku, actor=user,
-                         tags="batch-1").done
-    number_reserve(numbers=numbers[8:10], organization=clinics, actor=user, remark="Clinics pilot",
-                   reserved_for="dr.tan")
-    number_assign(numbers=numbers[10:11], subscription=service, actor=user, remark="go live")
-    number_lock(numbers=numbers[11:12], actor=user, remark="port-out dispute")
-    return {"user": user, "harbour": harbour, "clinics": clinics, "numbers": numbers}
+from tests.browser.conftest import CL, PASSWORD, login
 
 
 def sign_in(page):
@@ -54,6 +25,13 @@ def message_text(page) -> str:
     return page.locator("ul.messagelist").inner_text()
 
 
+def pick(page, select_id: str, typed: str, choice: str) -> None:
+    """Choose in an admin autocomplete (select2) by typing, as a person does."""
+    page.click(f"#{select_id} + .select2 .select2-selection")
+    page.fill(".select2-container--open .select2-search__field", typed)
+    page.click(f".select2-results__option:has-text('{choice}')")
+
+
 def test_reserve_two_numbers_through_the_form(page, ops_world, screenshot):
     sign_in(page)
     page.goto(CL)
@@ -62,15 +40,18 @@ def test_reserve_two_numbers_through_the_form(page, ops_world, screenshot):
     two = ops_world["numbers"][:2]
     run_action(page, two, "reserve")
     assert "Reserve 2 numbers" in page.locator("#action-count").inner_text()
-    page.fill("#id_f-organization", str(ops_world["harbour"].uuid))
+    pick(page, "id_f-organization", "Harbour", "Harbour Logistics")  # typed, never a uuid
     page.fill("#id_f-reserved_for", "mei.lin")
     page.fill("#id_f-remark", "Harbour rollout, phase 1")
     page.click("input[name=apply]")
     page.wait_for_selector("ul.messagelist")
-    assert "Reserve: 2 done, 0 refused." in message_text(page)
+    assert re.search(r"Reserved 2 numbers for Harbour Logistics until \d+ \w{3} \d{4} — view them",
+                     message_text(page))
+    page.click("ul.messagelist >> text=view them")  # exactly those two
+    page.wait_for_url(re.compile(r".*id__in=.*"))
+    assert page.locator("#result_list tbody tr").count() == 2
 
-    page.click("#state-tabs >> text=Reserved")
-    page.wait_for_url(re.compile(r".*state=reserved.*"))
+    page.goto(f"{CL}?state=reserved")
     table = page.locator("#result_list").inner_text()
     for number in two:
         assert number.e164 in table
@@ -78,6 +59,11 @@ def test_reserve_two_numbers_through_the_form(page, ops_world, screenshot):
     # Only the moves that start from "reserved" are offered here.
     options = page.locator("select[name=action] option").all_inner_texts()
     assert any("Release" in o for o in options) and not any(o.startswith("Lock") for o in options)
+    # At 1,400 px every column fits, the navigation sidebar open: ends and days left too.
+    for column in ("ends", "days_left"):
+        box = page.locator(f"#result_list th.column-{column}").bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1400, column
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
     page.click("#toggle-nav-sidebar")  # more room for the columns
     screenshot(page, "admin-reserved-tab")
 
@@ -103,23 +89,35 @@ def test_a_refused_action_shows_its_reason(page, ops_world):
     sign_in(page)
     page.goto(CL)  # All tab: every action is offered, the service decides per number
     run_action(page, [numbers[0], numbers[9]], "reserve")
-    page.fill("#id_f-organization", str(ops_world["harbour"].uuid))
+    pick(page, "id_f-organization", "harbour", "Harbour Logistics")
     page.fill("#id_f-remark", "try both")
     page.click("input[name=apply]")
     page.wait_for_selector("ul.messagelist")
-    text = message_text(page)
-    assert "Reserve: 1 done, 1 refused." in text
-    assert f"{numbers[9].e164}: already reserved by Lion City Clinics" in text
+    success = page.locator("ul.messagelist li.success").inner_text()
+    warning = page.locator("ul.messagelist li.warning")
+    assert "Reserved 1 number for Harbour Logistics" in success and "refused" not in success
+    assert "Reserve: 1 number refused" in warning.inner_text()
+    assert f"{numbers[9].e164}: already reserved by Lion City Clinics" in warning.inner_text()
+    # The refused number's row is a plain list item: no success tick, no message background.
+    item = warning.locator("ul.refusals li").first
+    assert item.evaluate("e => getComputedStyle(e).backgroundImage") == "none"
+    warning.locator("text=view them").click()
+    page.wait_for_url(re.compile(r".*e164__in=.*"))
+    assert page.locator("#result_list tbody tr").all_inner_texts()[0].strip().startswith(numbers[9].e164)
+    assert page.locator("#result_list tbody tr").count() == 1
 
 
-def test_a_bad_uuid_is_explained_on_the_form(page, ops_world):
+def test_a_missing_choice_is_explained_on_the_form(page, ops_world):
     sign_in(page)
     page.goto(f"{CL}?state=available")
     run_action(page, ops_world["numbers"][:1], "assign")
-    page.fill("#id_f-subscription", "12345")
+    page.click("#id_f-subscription + .select2 .select2-selection")
+    page.fill(".select2-container--open .select2-search__field", "no such customer")
+    page.wait_for_selector(".select2-results__message")  # "No results found"
+    page.keyboard.press("Escape")
     page.fill("#id_f-remark", "x")
     page.click("input[name=apply]")
-    assert "is not a uuid" in page.locator("#action-form").inner_text()
+    assert "This field is required" in page.locator("#action-form").inner_text()
 
 
 def test_add_a_range(page, ops_world, vendor, sku):
@@ -139,7 +137,8 @@ def test_add_a_range(page, ops_world, vendor, sku):
     assert "+6560000000" in page.locator("#preview-existing").inner_text()
     page.click("input[name=confirm]")
     page.wait_for_selector("ul.messagelist")
-    assert "Add numbers: 50 done, 1 refused." in message_text(page)
+    assert "Added 50 numbers" in message_text(page)
+    assert "Add numbers: 1 number refused" in page.locator("ul.messagelist li.warning").inner_text()
     assert PhoneNumber.objects.filter(tags=";batch-2;").count() == 50
 
 

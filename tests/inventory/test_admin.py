@@ -1011,3 +1011,16 @@ def test_xlsx_export_is_for_people(ops, make_numbers, customer, now, settings):
     ends = PhoneNumber.objects.get(pk=numbers[0].pk).expires_at
     assert row["expires_at"].is_date
     assert row["expires_at"].value == timezone.localtime(ends).replace(tzinfo=None, microsecond=0)
+
+
+def test_extend_lists_the_holders_active_did_reservations(ops, make_numbers, customer, now,
+                                                          make_subscription):
+    numbers = make_numbers(2)
+    number_reserve(numbers=numbers, organization=customer, actor=None, remark="r", now=now)
+    did = make_subscription(customer, kind="did_reservation", plan="Keep 10")
+    make_subscription(customer, kind="did_reservation", plan="Old", status="expired")
+    html = start_action(ops, "extend", numbers, query="?state=reserved").content.decode()
+    assert re.search(rf'type="radio" name="f-did_reservation" value="{did.pk}"[^>]*checked', html)
+    assert "Keep 10" in html and "Old ·" not in html
+    response = apply_action(ops, "extend", numbers, {"did_reservation": did.pk}, query="?state=reserved")
+    assert said(response, "Extended 2 numbers for Beta Customer")
