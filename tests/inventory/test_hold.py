@@ -226,3 +226,16 @@ def test_exports_say_a_held_number_s_routing_is_unreachable(held, make_numbers, 
     rows = {r["number"]: r for r in csv.DictReader(io.StringIO(data.decode().lstrip("\ufeff")))}
     assert (rows[held[0].e164]["state"], rows[held[0].e164]["routing_reachable"]) == (S.HOLD, "no")
     assert rows[free.e164]["routing_reachable"] == "yes"
+
+
+def test_a_suspended_subscription_past_its_period_end_expires(held, service, customer, now):
+    from subscriptions.models import Subscription
+    from subscriptions.services import subscriptions_expire_due
+
+    end = now + 30 * DAY  # the fixture's period end (make_subscription)
+    assert subscriptions_expire_due(now=end - SECOND) == 0
+    assert subscriptions_expire_due(now=end) == 1
+    assert Subscription.objects.get(pk=service.pk).status == "expired"
+    n = fresh(held[0])
+    assert (n.state, n.organization, n.subscription, n.expires_at) == (
+        S.RESERVED, customer, None, end + 56 * DAY)
