@@ -135,6 +135,16 @@ TAB_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def moment_column(field: str, description: str):
+    """A date-time column in the admin's one format (moment: 29 Dec 2026 14:05, local zone)."""
+
+    @admin.display(description=description, ordering=field)
+    def column(self, obj):
+        return moment(getattr(obj, field))
+
+    return column
+
+
 class SkuFilter(admin.RelatedFieldListFilter):
     def __init__(self, field, request, params, model, model_admin, field_path):
         super().__init__(field, request, params, model, model_admin, field_path)
@@ -353,21 +363,10 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
     def lock_ends(self, obj):
         return day(obj.expires_at) if obj.expires_at else "permanent"
 
-    @admin.display(description="state changed")
-    def state_changed_col(self, obj):
-        return moment(obj.state_changed_at)
-
-    @admin.display(description="expires")
-    def expires_col(self, obj):
-        return moment(obj.expires_at)
-
-    @admin.display(description="created")
-    def created_col(self, obj):
-        return moment(obj.created_at)
-
-    @admin.display(description="updated")
-    def updated_col(self, obj):
-        return moment(obj.updated_at)
+    state_changed_col = moment_column("state_changed_at", "state changed")
+    expires_col = moment_column("expires_at", "expires")
+    created_col = moment_column("created_at", "created")
+    updated_col = moment_column("updated_at", "updated")
 
     @admin.display(description="days left")
     def days_left(self, obj):
@@ -662,13 +661,8 @@ class ImportJobAdmin(admin.ModelAdmin):
     def refused_col(self, obj):
         return obj.rejected_count
 
-    @admin.display(description="started", ordering="created_at")
-    def created_col(self, obj):
-        return moment(obj.created_at)
-
-    @admin.display(description="finished", ordering="finished_at")
-    def finished_col(self, obj):
-        return moment(obj.finished_at)
+    created_col = moment_column("created_at", "started")
+    finished_col = moment_column("finished_at", "finished")
 
     def has_add_permission(self, request):
         return False
