@@ -19,7 +19,7 @@ TITLES = {
     400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
     405: "Method not allowed", 406: "Not acceptable", 409: "Conflict", 412: "Precondition failed",
     413: "Request too large", 415: "Unsupported media type", 422: "Unprocessable content",
-    428: "Precondition required", 429: "Too many requests", 501: "Not implemented",
+    428: "Precondition required", 429: "Too many requests",
 }
 
 
@@ -41,10 +41,13 @@ class PreconditionFailed(exceptions.APIException):
     default_code = "precondition_failed"
 
 
-class NotImplementedYet(exceptions.APIException):
-    status_code = status.HTTP_501_NOT_IMPLEMENTED
-    default_detail = "Not implemented yet."
-    default_code = "not_implemented"
+class FieldConflict(Conflict):
+    """A well-formed change the record's current state refuses (a subscription that holds
+    numbers): 409 with `errors` naming the refused fields."""
+
+    def __init__(self, detail: str, *, fields: list[str]):
+        super().__init__(detail)
+        self.errors = {name: [detail] for name in fields}
 
 
 def problem(status_code: int, detail: str, *, errors: dict[str, list[str]] | None = None,
@@ -106,7 +109,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         text = _detail_text(errors)
         code = "invalid"
     else:
-        errors, text = {}, str(detail if detail is not None else exc)
+        errors, text = getattr(exc, "errors", {}), str(detail if detail is not None else exc)
         code = getattr(exc, "default_code", "") if isinstance(exc, exceptions.APIException) else ""
         if isinstance(exc, Http404):
             text, code = "Not found.", "not-found"

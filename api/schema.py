@@ -25,12 +25,14 @@ EXAMPLE_DETAILS = {
     415: ("unsupported-media-type", 'Unsupported media type "text/plain" in request.', {}),
     422: ("unprocessable", "The Idempotency-Key 'a1' was used with another request.", {}),
     429: ("throttled", "Request was throttled. Expected available in 12 seconds.", {}),
-    501: ("not-implemented", "set-reserved-for lands with the seed-parity work.", {}),
 }
 
 
-def problem_response(code: int, description: str = "") -> OpenApiResponse:
-    slug, detail, errors = EXAMPLE_DETAILS[code]
+def problem_response(code: int, description: str = "", *, detail: str = "",
+                     errors: dict[str, list[str]] | None = None) -> OpenApiResponse:
+    """A problem+json answer; `detail` and `errors` replace the example's usual ones."""
+    slug, usual_detail, usual_errors = EXAMPLE_DETAILS[code]
+    detail, errors = detail or usual_detail, usual_errors if errors is None else errors
     example = {"type": TYPE_BASE + slug, "title": TITLES[code], "status": code, "detail": detail,
                "errors": errors}
     return OpenApiResponse(ProblemOut, description=description or TITLES[code],

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from inventory.choices import DeleteReason, NumberState
+from inventory.choices import AfterHoldState, DeleteReason, NumberState
 from inventory.models import ImportJob, Reservation
 from inventory.numbers import NumberError, check_e164
 from subscriptions.choices import OrganizationKind, SubscriptionKind, SubscriptionStatus
@@ -52,6 +52,11 @@ class NumberOut(serializers.Serializer):
     organization = serializers.UUIDField(source="organization.uuid", allow_null=True, **RO)
     subscription = serializers.UUIDField(source="subscription.uuid", allow_null=True, **RO)
     reserved_for = serializers.CharField(**RO)
+    after_hold_state = serializers.ChoiceField(choices=AfterHoldState.choices, **RO,
+                                               help_text="Where a hold that runs out ends")
+    hold_days = serializers.IntegerField(allow_null=True, **RO,
+                                         help_text="Days a hold lasts; null = the hold policy's")
+    routing_reachable = serializers.BooleanField(**RO, help_text="False while held (suspended)")
     tags = serializers.ListField(child=serializers.CharField(), source="tag_list", **RO)
     notes = serializers.CharField(**RO)
     delete_reason = serializers.CharField(**RO)
@@ -106,6 +111,20 @@ class SubscriptionOut(serializers.ModelSerializer):
         model = Subscription
         fields = ["uuid", "organization", "kind", "plan", "status", "current_period_end",
                   "number_allowance", "subscriber", "created_at"]
+        read_only_fields = fields
+
+
+class SubscriptionOnboardedOut(SubscriptionOut):
+    """A subscription created or edited, with what onboarding did (numbers kept for its
+    subscriber, DESIGN §3 "Reserved for")."""
+
+    onboarded = serializers.ListField(child=serializers.CharField(), **RO,
+                                      help_text="Numbers kept for its subscriber, now assigned to it")
+    not_onboarded = serializers.DictField(child=serializers.CharField(), **RO,
+                                          help_text="number → why it was not assigned (allowance …)")
+
+    class Meta(SubscriptionOut.Meta):
+        fields = [*SubscriptionOut.Meta.fields, "onboarded", "not_onboarded"]
         read_only_fields = fields
 
 
@@ -187,7 +206,16 @@ class RemarkMixin(serializers.Serializer):
     remark = serializers.CharField(max_length=2000, help_text="Why; kept in the history")
 
 
-class NumberPatch(serializers.Serializer):
+class HoldAttrsMixin(serializers.Serializer):
+    """A number's own after-hold state and hold days (checked again by the service)."""
+
+    after_hold_state = serializers.ChoiceField(choices=AfterHoldState.choices, required=False,
+                                               help_text="Where a hold that runs out ends")
+    hold_days = serializers.IntegerField(required=False, allow_null=True, min_value=0,
+                                         max_value=3650, help_text="null = the hold policy's")
+
+
+class NumberPatch(HoldAttrsMixin):
     """Descriptive fields only; the state and the holder change through the actions."""
 
     remark = serializers.CharField(max_length=2000)
@@ -214,7 +242,7 @@ class NumberPatch(serializers.Serializer):
         return attrs
 
 
-class NumberAdd(serializers.Serializer):
+class NumberAdd(HoldAttrsMixin):
     numbers = serializers.JSONField(help_text='A spec ("+6560000000-+6560000099, +6560000200") '
                                               "or a list of numbers and ranges")
     vendor = serializers.CharField(max_length=200, help_text="Vendor name")
@@ -310,8 +338,36 @@ class SubscriptionIn(serializers.ModelSerializer):
         fields = ["organization", "kind", "plan", "current_period_end", "number_allowance", "subscriber"]
 
 
+class SubscriptionPatch(serializers.Serializer):
+    """What subscription_update may change; status and period end have their own endpoints."""
+
+    plan = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    number_allowance = serializers.IntegerField(required=False, allow_null=True, min_value=0,
+                                                max_value=2_147_483_647,
+                                                help_text="null = no limit; never below what it holds")
+    subscriber = serializers.CharField(required=False, allow_blank=True, max_length=150,
+                                       help_text="The username its kept numbers are onboarded for")
+    organization = UuidRef(queryset=Organization.objects.filter(kind=OrganizationKind.CUSTOMER),
+                           required=False, help_text="The customer (uuid); not while it holds numbers")
+    kind = serializers.ChoiceField(choices=SubscriptionKind.choices, required=False,
+                                   help_text="Not while it holds numbers")
+    remark = serializers.CharField(required=False, allow_blank=True, max_length=2000,
+                                   help_text="Why; kept in the subscription's history")
+
+    def validate(self, attrs):
+        unknown = sorted(set(getattr(self, "initial_data", {})) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({f: [
+                "Not editable here: the status changes through status/, the period end through "
+                "renew/."] for f in unknown})
+        if not set(attrs) - {"remark"}:
+            raise serializers.ValidationError("Give at least one field to change besides the remark.")
+        return attrs
+
+
 class SubscriptionStatusIn(serializers.Serializer):
-    status = serializers.ChoiceField(choices=SubscriptionStatus.choices)
+    status = serializers.ChoiceField(choices=SubscriptionStatus.choices,
+                                     help_text="suspended: its numbers go into hold; active: back")
 
 
 class SubscriptionRenewIn(serializers.Serializer):
@@ -347,4 +403,4 @@ class ProblemOut(serializers.Serializer):
                                    help_text="field → messages")
 
 
-_ = (SubscriptionKind, Reservation)
+_ = (Reservation,)

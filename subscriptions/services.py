@@ -180,7 +180,8 @@ def subscription_update(*, subscription: Subscription, changes: dict[str, Any], 
     """Change a subscription's plan, allowance, subscriber, organization or kind.
 
     Refused, changing nothing: an allowance below the numbers it holds; an organization
-    or kind change while it holds numbers (they belong to that organization and kind).
+    or kind change while it holds numbers (they belong to that organization and kind); the
+    refusal's `code` names the refused field(s), comma-separated, for the API's answer.
     A new subscriber on an active service subscription is onboarded (the result). Status
     and period end change through subscription_set_status and subscription_renew."""
     unknown = set(changes) - set(UPDATABLE)
@@ -216,13 +217,15 @@ def subscription_update(*, subscription: Subscription, changes: dict[str, Any], 
             return TransitionResult()
         held = _holds(sub) if {"organization", "kind", "number_allowance"} & set(new) else 0
         if held and ({"organization", "kind"} & set(new)):
-            what = " and ".join(n for n in ("organization", "kind") if n in new)
-            raise ServiceError(f"Subscription {sub.uuid} holds {held} numbers; its {what} "
-                               "cannot change until they are released or swapped out.")
+            refused = [n for n in ("organization", "kind") if n in new]
+            raise ServiceError(f"Subscription {sub.uuid} holds {held} numbers; its "
+                               f"{' and '.join(refused)} cannot change until they are released "
+                               "or swapped out.", code=",".join(refused))
         allowance = new.get("number_allowance", sub.number_allowance)
         if "number_allowance" in new and allowance is not None and allowance < held:
             raise ServiceError(f"Subscription {sub.uuid} holds {held} numbers; its allowance "
-                               f"cannot drop below that (asked: {allowance}).")
+                               f"cannot drop below that (asked: {allowance}).",
+                               code="number_allowance")
         for name, value in new.items():
             setattr(sub, name, value)
             setattr(subscription, name, value)

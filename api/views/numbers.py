@@ -20,7 +20,8 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from inventory import exports
-from inventory import services as inventory_services
+from inventory.choices import Action as A
+from inventory.choices import NumberState, ReservationStatus, action_permission
 from inventory.filters import NumberFilterSet
 from inventory.models import PhoneNumber, Reservation
 from inventory.services import (
@@ -34,13 +35,14 @@ from inventory.services import (
     number_recover,
     number_release,
     number_reserve,
+    number_set_reserved_for,
     number_unlock,
     number_update_attributes,
 )
 
 from .. import examples as ex
 from .. import serializers as s
-from ..errors import Conflict, NotImplementedYet, PreconditionFailed
+from ..errors import Conflict, PreconditionFailed
 from ..idempotency import idempotent
 from ..scope import PARTNER_EXPORT_COLUMNS, is_partner, numbers_for
 from .common import ApiView, BoundedCursorPagination, bulk_result, e164s, paginated
@@ -75,6 +77,15 @@ def _filtered(view, request):
 
 
 FIELDS_PARAM = OpenApiParameter("fields", OpenApiTypes.STR, description="Comma-separated fields to keep")
+# Free text, not an enum: the FilterSet also takes the seeds' words, case-insensitively
+# (inventory.choices.state_from_word); anything else is a 400 naming the accepted words.
+STATE_PARAM = OpenApiParameter(
+    "state", OpenApiTypes.STR, many=True, explode=True, style="form",
+    description="States (repeat for several): " + ", ".join(f"`{v}`" for v in NumberState.values)
+    + "; or the seeds' words, any case: `In stock` (available), `Active` and `Used` (assigned), "
+    "`Blocked` (locked), `Hold`, `Archive` (deleted with reason archived).",
+    examples=[OpenApiExample("state", value=["available"]),
+              OpenApiExample("seed word", value=["In stock"])])
 
 
 class NumberList(ApiView):
@@ -86,7 +97,7 @@ class NumberList(ApiView):
     def get_queryset(self):
         return numbers_for(self.request)
 
-    @extend_schema(operation_id="numbers_list", parameters=[FIELDS_PARAM], tags=["numbers"],
+    @extend_schema(operation_id="numbers_list", parameters=[FIELDS_PARAM, STATE_PARAM], tags=["numbers"],
                    responses=s.NumberOut(many=True), examples=[ex.response("page", ex.NUMBER)],
                    summary="Numbers, filtered (NumberFilterSet) and cursor-paginated")
     def get(self, request):
@@ -97,9 +108,10 @@ class NumberList(ApiView):
 # --- one number ----------------------------------------------------------------------------
 
 def _detail(request, number: PhoneNumber) -> dict:
-    number.reservation = (Reservation  # type: ignore[attr-defined]  # read by NumberDetailOut.objects.filter(number=number, status=ReservationStatus.ACTIVE)
-                          .select_related("organization", "did_reservation")
-                          .order_by("-starts_at").first())
+    # The current reservation or lock, read by NumberDetailOut.
+    number.reservation = (  # type: ignore[attr-defined]
+        Reservation.objects.filter(number=number, status=ReservationStatus.ACTIVE)
+        .select_related("organization", "did_reservation").order_by("-starts_at").first())
     return s.NumberDetailOut(number, partner=is_partner(request)).data
 
 
@@ -178,33 +190,25 @@ class NumberAdd(ApiView):
         return Response(bulk_result(result))
 
 
-def _set_reserved_for(*, numbers, reserved_for, actor, remark):
-    service = getattr(inventory_services, "number_set_reserved_for", None)
-    if service is None:
-        raise NotImplementedYet("set-reserved-for lands with the seed-parity work "
-                                "(inventory.services.number_set_reserved_for).")
-    return service(numbers=numbers, reserved_for=reserved_for, actor=actor, remark=remark)
-
-
 ACTIONS = {
     # action → (permission the admin checks, the service call from the validated body)
-    "reserve": ("inventory.reserve_number", lambda n, b, a: number_reserve(
+    "reserve": (action_permission(A.RESERVE), lambda n, b, a: number_reserve(
         numbers=n, organization=b["organization"], reserved_for=b.get("reserved_for"), actor=a,
         remark=b["remark"])),
-    "lock": ("inventory.lock_number", lambda n, b, a: number_lock(numbers=n, actor=a, remark=b["remark"])),
-    "unlock": ("inventory.unlock_number",
+    "lock": (action_permission(A.LOCK), lambda n, b, a: number_lock(numbers=n, actor=a, remark=b["remark"])),
+    "unlock": (action_permission(A.UNLOCK),
                lambda n, b, a: number_unlock(numbers=n, actor=a, remark=b["remark"])),
-    "assign": ("inventory.assign_number", lambda n, b, a: number_assign(
+    "assign": (action_permission(A.ASSIGN), lambda n, b, a: number_assign(
         numbers=n, subscription=b["subscription"], actor=a, remark=b["remark"])),
-    "release": ("inventory.release_number",
+    "release": (action_permission(A.RELEASE),
                 lambda n, b, a: number_release(numbers=n, actor=a, remark=b["remark"])),
-    "extend": ("inventory.extend_number", lambda n, b, a: number_extend(
+    "extend": (action_permission(A.EXTEND), lambda n, b, a: number_extend(
         numbers=n, did_reservation=b["did_reservation"], actor=a, remark=b["remark"])),
-    "delete": ("inventory.delete_number", lambda n, b, a: number_delete(
+    "delete": (action_permission(A.DELETE), lambda n, b, a: number_delete(
         numbers=n, reason=b["reason"], actor=a, remark=b["remark"])),
-    "recover": ("inventory.recover_number",
+    "recover": (action_permission(A.RECOVER),
                 lambda n, b, a: number_recover(numbers=n, actor=a, remark=b["remark"])),
-    "set-reserved-for": ("inventory.mass_edit_number", lambda n, b, a: _set_reserved_for(
+    "set-reserved-for": (action_permission(A.SET_RESERVED_FOR), lambda n, b, a: number_set_reserved_for(
         numbers=n, reserved_for=b["reserved_for"], actor=a, remark=b["remark"])),
 }
 
@@ -216,7 +220,6 @@ def _action_view(action: str) -> type[ApiView]:
 
     class NumberAction(ApiView):
         permissions = {"POST": codename}
-        extra_errors = {"POST": (501,)} if action == "set-reserved-for" else {}
 
         @extend_schema(operation_id=f"numbers_{op}", tags=["numbers"], request=s.BulkAction,
                        responses={200: OpenApiResponse(s.BulkResult, examples=[BULK_EXAMPLE])},
@@ -285,7 +288,8 @@ class NumberExport(ApiView):
         return numbers_for(self.request)
 
     @extend_schema(operation_id="numbers_export", tags=["numbers"],
-                   parameters=[OpenApiParameter("format", str, enum=["csv", "xlsx"], default="csv")],
+                   parameters=[OpenApiParameter("format", str, enum=["csv", "xlsx"], default="csv"),
+                               STATE_PARAM],
                    responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, examples=[
                        ex.response("csv", ex.CSV)]),
                               (200, exports.CONTENT_TYPES["xlsx"]): OpenApiResponse(

@@ -9,16 +9,21 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from inventory.models import PhoneNumber
+from inventory.services import ServiceError, TransitionResult
+from subscriptions.models import Subscription
 from subscriptions.services import (
     subscription_create,
     subscription_renew,
     subscription_set_status,
     subscription_swap_number,
+    subscription_update,
 )
 
 from .. import examples as ex
 from .. import serializers as s
+from ..errors import PROBLEM, FieldConflict
 from ..idempotency import idempotent
+from ..schema import problem_response
 from ..scope import numbers_for, organizations_for, subscriptions_for
 from .common import ApiView, BoundedCursorPagination, e164s, paginated
 
@@ -74,6 +79,16 @@ class OrganizationDetail(ApiView):
         return Response(s.OrganizationOut(body.save()).data)
 
 
+def _onboarded(sub: Subscription, result: TransitionResult) -> dict:
+    """The subscription and what onboarding did (SubscriptionOnboardedOut)."""
+    return {**s.SubscriptionOut(sub).data, "onboarded": e164s(result.done),
+            "not_onboarded": dict(result.rejected)}
+
+
+ONBOARDED = {**ex.SUBSCRIPTION, "onboarded": ["+6560000001"], "not_onboarded": {
+    "+6560000002": "allowance of 5 numbers reached"}}
+
+
 class SubscriptionList(ApiView):
     permissions = {"GET": "subscriptions.view_subscription", "POST": "subscriptions.add_subscription"}
     pagination_class = ByCreated
@@ -85,27 +100,64 @@ class SubscriptionList(ApiView):
         return paginated(self, request, subscriptions_for(request), s.SubscriptionOut)
 
     @extend_schema(operation_id="subscriptions_create", tags=["subscriptions"],
-                   request=s.SubscriptionIn, responses={201: s.SubscriptionOut},
+                   request=s.SubscriptionIn, responses={201: s.SubscriptionOnboardedOut},
                    examples=[OpenApiExample("service", request_only=True, value={
                        "organization": ORG, "kind": "service", "plan": "Business DID",
                        "current_period_end": "2026-02-01T00:00:00Z", "number_allowance": 5,
                        "subscriber": "alice"}),
-                             ex.response("created", ex.SUBSCRIPTION, 201)])
+                             ex.response("created", ONBOARDED, 201)],
+                   summary="Create; an active service with a subscriber gets the numbers kept for "
+                           "that username (onboarding)")
     @idempotent
     def post(self, request):
         body = s.SubscriptionIn(data=request.data)
         body.is_valid(raise_exception=True)
-        sub, _onboarded = subscription_create(**body.validated_data, actor=request.user)
-        return Response(s.SubscriptionOut(sub).data, status=201)
+        sub, onboarded = subscription_create(**body.validated_data, actor=request.user)
+        return Response(_onboarded(sub, onboarded), status=201)
+
+
+HELD_REFUSAL = (f"Subscription {SUB} holds 3 numbers; its allowance cannot drop below that "
+                "(asked: 2).")
 
 
 class SubscriptionDetail(ApiView):
-    permissions = {"GET": "subscriptions.view_subscription"}
+    permissions = {"GET": "subscriptions.view_subscription",
+                   "PATCH": "subscriptions.change_subscription"}
 
     @extend_schema(operation_id="subscriptions_retrieve", tags=["subscriptions"],
                    responses=s.SubscriptionOut, examples=[ex.response("service", ex.SUBSCRIPTION)])
     def get(self, request, uuid):
         return Response(s.SubscriptionOut(get_object_or_404(subscriptions_for(request), uuid=uuid)).data)
+
+    @extend_schema(
+        operation_id="subscriptions_update", tags=["subscriptions"], request=s.SubscriptionPatch,
+        responses={200: s.SubscriptionOnboardedOut, (409, PROBLEM): problem_response(
+            409, "Refused by what the subscription holds (an allowance below its numbers, an "
+                 "organization or kind change while it holds numbers): `errors` names the field. "
+                 "Also: the same Idempotency-Key still running.",
+            detail=HELD_REFUSAL, errors={"number_allowance": [HELD_REFUSAL]})},
+        examples=[ex.request("new subscriber", {"subscriber": "bob", "number_allowance": 10,
+                                                "remark": "CRM: owner changed"}),
+                  ex.response("changed", {**ONBOARDED, "subscriber": "bob", "number_allowance": 10})],
+        summary="Change plan, allowance, subscriber, organization or kind (never status or "
+                "period end); a new subscriber is onboarded")
+    @idempotent
+    def patch(self, request, uuid):
+        sub = get_object_or_404(subscriptions_for(request), uuid=uuid)
+        body = s.SubscriptionPatch(data=request.data)
+        body.is_valid(raise_exception=True)
+        changes = dict(body.validated_data)
+        remark = changes.pop("remark", "")
+        try:
+            result = subscription_update(subscription=sub, changes=changes, actor=request.user,
+                                         remark=remark)
+        except ServiceError as exc:
+            fields = [f for f in str(exc.code or "").split(",") if f in changes]
+            if not fields:
+                raise
+            raise FieldConflict(" ".join(exc.messages), fields=fields) from None
+        sub.refresh_from_db()
+        return Response(_onboarded(sub, result))
 
 
 class _SubscriptionChange(ApiView):

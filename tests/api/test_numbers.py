@@ -173,19 +173,6 @@ def test_bulk_action_limit_and_unknown_action(ops):
     assert ops.post("/numbers/actions/sell/", {"numbers": ["+6560000000"], "remark": "x"}).status_code == 404
 
 
-def test_set_reserved_for_is_501_until_its_service_lands(ops, make_numbers):
-    from inventory import services
-
-    make_numbers(1)
-    response = ops.post("/numbers/actions/set-reserved-for/", {"numbers": ["+6560000000"],
-                                                               "reserved_for": "alice", "remark": "x"})
-    if hasattr(services, "number_set_reserved_for"):
-        assert response.status_code == 200
-        assert PhoneNumber.objects.get(e164="+6560000000").reserved_for == "alice"
-    else:
-        assert response.status_code == 501 and "seed-parity" in response.json()["detail"]
-
-
 def test_next_available_allocates_count_numbers_or_none(ops, make_numbers, service):
     make_numbers(3)
     make_numbers(1, start="+6561000000", is_golden=True)

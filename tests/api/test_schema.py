@@ -15,8 +15,9 @@ OPERATIONS = {
     "numbers_delete", "numbers_recover", "numbers_set_reserved_for", "numbers_next_available",
     "numbers_export", "summary_retrieve", "organizations_list", "organizations_create",
     "organizations_retrieve", "organizations_update", "subscriptions_list", "subscriptions_create",
-    "subscriptions_retrieve", "subscriptions_status", "subscriptions_renew", "subscriptions_swap",
-    "imports_create", "imports_retrieve", "imports_errors", "imports_confirm", "events_list",
+    "subscriptions_retrieve", "subscriptions_update", "subscriptions_status", "subscriptions_renew",
+    "subscriptions_swap", "imports_create", "imports_retrieve", "imports_errors", "imports_confirm",
+    "events_list",
     "webhook_endpoints_list", "webhook_endpoints_create", "webhook_endpoints_retrieve",
     "webhook_endpoints_update", "webhook_endpoints_rotate_secret", "webhook_endpoints_replay",
 }
