@@ -159,9 +159,12 @@ class ReservationInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
-    fields = ("kind", "status", "reserver_name", "reserved_for", "starts_at", "ends_at", "closed_at",
+    fields = ("kind", "status", "reserver_name", "reserved_for", "starts_col", "ends_col", "closed_col",
               "did_reservation", "remark", "created_by")
     readonly_fields = fields
+    starts_col = moment_column("starts_at", "starts")
+    ends_col = moment_column("ends_at", "ends")
+    closed_col = moment_column("closed_at", "closed")
     ordering = ("-starts_at", "-id")
     verbose_name_plural = "reservations and locks"
 
@@ -192,7 +195,7 @@ def _history_value(record, field) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, dt.datetime):
-        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+        return moment(value)
     if field.name == "tags":
         return ", ".join(t for t in (value or "").split(";") if t) or "—"
     return str(value) if value not in (None, "") else "—"
