@@ -45,7 +45,8 @@ def _load(data) -> None:
     customers, partner = data["customers"], data["partner"]
     cols = ("e164, country, vendor_id, sku_id, voice, sms, fax, routing, is_golden, is_ported_in, "
             "visible_to_id, state, state_changed_at, expires_at, organization_id, subscription_id, "
-            "reserved_for, tags, notes, delete_reason, after_cooling_state, created_at, updated_at")
+            "reserved_for, tags, notes, delete_reason, after_cooling_state, after_hold_state, created_at, "
+            "updated_at")
     buf = io.StringIO()
     started = "2025-12-04 00:00:00+00"
     for i in range(COUNT):
@@ -55,7 +56,7 @@ def _load(data) -> None:
             "bench-expiry", "f", "f", str(partner.pk) if locked else r"\N",
             "locked" if locked else "reserved", started, ENDED.isoformat(),
             r"\N" if locked else str(customers[i % len(customers)].pk), r"\N", "", "", "", "", "",
-            started, started,
+            "reserved", started, started,
         ]) + "\n")
     buf.seek(0)
     with transaction.atomic():

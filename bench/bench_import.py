@@ -69,7 +69,8 @@ def copy_baseline(path: Path) -> float:
                        "ALTER COLUMN sku_id TYPE text, ADD COLUMN capabilities text")
         defaults = {"state": "'available'", "state_changed_at": "now()", "created_at": "now()",
                     "updated_at": "now()", "voice": "true", "sms": "false", "fax": "false",
-                    "reserved_for": "''", "delete_reason": "''", "after_cooling_state": "''"}
+                    "reserved_for": "''", "delete_reason": "''", "after_cooling_state": "''",
+                    "after_hold_state": "'reserved'"}
         cursor.execute(f"ALTER TABLE {COPY_TABLE} "
                        + ", ".join(f"ALTER COLUMN {c} SET DEFAULT {v}" for c, v in defaults.items()))
         cursor.execute("SELECT count(*) FROM pg_indexes WHERE tablename = %s", [COPY_TABLE])

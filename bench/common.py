@@ -163,7 +163,8 @@ def _load_numbers(connection, vendor_id, sku_id, partner, customers, subs, other
         cursor.execute("DELETE FROM inventory_phonenumber")
     cols = ("e164, country, vendor_id, sku_id, voice, sms, fax, routing, is_golden, is_ported_in, "
             "visible_to_id, state, state_changed_at, expires_at, organization_id, subscription_id, "
-            "reserved_for, tags, notes, delete_reason, after_cooling_state, created_at, updated_at")
+            "reserved_for, tags, notes, delete_reason, after_cooling_state, after_hold_state, created_at, "
+            "updated_at")
     buf = io.StringIO()
     now = "2026-11-01 00:00:00+00"
     for i in range(N_NUMBERS):
@@ -200,7 +201,7 @@ def _load_numbers(connection, vendor_id, sku_id, partner, customers, subs, other
         buf.write("\t".join([
             e164, "SG", str(vendor_id), str(sku_id), "t", "f", "f", routing, golden, ported,
             str(visible), state, now, expires, str(org), str(sub), reserved_for, tags, "",
-            "other" if state == "deleted" else "", "", now, now,
+            "other" if state == "deleted" else "", "", "reserved", now, now,
         ]) + "\n")
     buf.seek(0)
     raw = connection.connection  # psycopg 3 connection
