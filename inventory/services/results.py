@@ -31,7 +31,7 @@ from .publish import changes_publish
 S = NumberState
 WRITE_CHUNK = 2000
 # What a domain event says about a number before and after a change.
-TRACKED = ("state", "organization_id", "subscription_id", "expires_at", "reserved_for")
+TRACKED = ("state", "organization_id", "subscription_id", "expires_at", "reserved_for", "visible_to_id")
 
 
 class ServiceError(ValidationError):

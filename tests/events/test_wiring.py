@@ -272,3 +272,19 @@ def test_a_reserve_reaches_a_real_receiver_signed(make_numbers, customer, ops_us
     assert body["type"] == "number.reserved"
     assert body["data"]["numbers"][0]["e164"] == n.e164
     assert body["data"]["numbers"][0]["after"]["state"] == "reserved"
+
+
+def test_a_partner_that_loses_an_offered_number_hears_of_it(make_numbers, partner, other_partner,
+                                                            ops_user, now):
+    """`visible_to` is tracked: the partner a number stops being offered to gets the event."""
+    from events.selectors import events_for_partner
+
+    numbers = make_numbers(2)
+    number_update_attributes(numbers=numbers, changes={"visible_to": partner}, actor=ops_user,
+                             remark="offer to Acme", now=now)
+    mark = last_id()
+    number_update_attributes(numbers=numbers, changes={"visible_to": other_partner}, actor=ops_user,
+                             remark="offer to Globex instead", now=now)
+    [event] = since(mark)
+    assert events_for_partner(partner, after=mark).filter(pk=event.pk).exists()
+    assert events_for_partner(other_partner, after=mark).filter(pk=event.pk).exists()

@@ -100,20 +100,15 @@ def test_a_sweep_that_dies_mid_way_keeps_its_committed_batches_and_a_rerun_resum
     at = due_world + 28 * DAY
     from django.db import transaction
 
-    calls = {"n": 0}
-
-    def crash_on_third_batch():
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("worker killed")
-
     with pytest.raises(RuntimeError):
         original = transaction.Atomic.__exit__
 
         def exit_and_maybe_crash(self, exc_type, exc, tb):
+            """The worker dies right after the commit of the batch that made 300 available."""
             result = original(self, exc_type, exc, tb)
-            if exc_type is None and not connection.in_atomic_block:
-                crash_on_third_batch()
+            if (exc_type is None and not connection.in_atomic_block
+                    and PhoneNumber.objects.filter(state="available").count() >= 300):
+                raise RuntimeError("worker killed")
             return result
 
         transaction.Atomic.__exit__ = exit_and_maybe_crash
