@@ -198,7 +198,7 @@ def _finish(job: ImportJob, *, confirm: bool, summary: ImportCounts, errors: Fil
     job.total_rows = job.processed_rows = summary.rows
     job.created_count, job.updated_count = summary.created, summary.changed
     job.unchanged_count, job.rejected_count = summary.unchanged, summary.refused
-    job.message = summary.message()
+    job.message = storable(summary.message())
     if job.error_file:
         job.error_file.delete(save=False)
     if errors is not None and (summary.error_count or summary.file_error):
@@ -217,13 +217,19 @@ def _finish(job: ImportJob, *, confirm: bool, summary: ImportCounts, errors: Fil
     return status
 
 
+def storable(text: str) -> str:
+    """A message quotes the file (a bad cell, a header); PostgreSQL text cannot hold NUL."""
+    return text.replace("\x00", "\\x00")
+
+
 def import_job_fail(*, job_id: int, message: str, now: dt.datetime | None = None) -> None:
     """A run ends in an error that is not the file's; not when another run holds the job."""
     worker, _ = _held().pop(job_id, ("", False))
     jobs = ImportJob.objects.filter(pk=job_id)
     if worker:
         jobs = jobs.filter(worker=worker)
-    jobs.update(status=J.FAILED, finished_at=now or timezone.now(), message=message, lease_until=None)
+    jobs.update(status=J.FAILED, finished_at=now or timezone.now(), message=storable(message),
+                lease_until=None)
 
 
 def _times(n: int) -> str:

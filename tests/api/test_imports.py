@@ -66,8 +66,6 @@ def test_bad_uploads_are_400(ops, settings, tmp_path, make_key):
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason="inventory.imports.run_job stores a job message that carries the "
-                   "file's NUL byte, which PostgreSQL refuses (a 500 in the admin too); fix belongs there")
 def test_a_file_with_nul_bytes_is_refused_not_a_500(ops, settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path)
     binary = ops.post("/imports/", {"file": SimpleUploadedFile("x.csv", b"\x00\x01PK\x03\x04garbage")},
