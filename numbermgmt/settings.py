@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "subscriptions",
     "inventory",
     "notifications",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -182,16 +183,13 @@ if REDIS_URL:
     # The broker is never in an admin request's way: short socket timeouts, one retry.
     CELERY_BROKER_TRANSPORT_OPTIONS = dict(REDIS_TRANSPORT_OPTIONS)
 else:
-    # Embedded default: a broker that needs no server (shared folder under var/).
-    CELERY_BROKER_URL = "filesystem://"
-    _broker_dir = VAR_DIR / "broker"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "data_folder_processed": str(_broker_dir / "processed"),
-        "store_processed": False,
-        "control_folder": str(_broker_dir / "control"),
-    }
+    # Embedded default: a transactional broker that needs no server, kombu's SQLAlchemy
+    # transport on an SQLite file (the file-system transport crashed the worker: a reader
+    # saw a half-written message file). Its options go to SQLAlchemy's create_engine.
+    CELERY_BROKER_URL = os.environ.get(
+        "EMBEDDED_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}"
+    )
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 20}}
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = True
@@ -205,7 +203,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The database scheduler plus beat's heartbeat (ops.beat); the worker's is a scheduled task.
+CELERY_BEAT_SCHEDULER = "ops.beat:HeartbeatScheduler"
+HEARTBEAT_INTERVAL_SECONDS = int(os.environ.get("HEARTBEAT_INTERVAL_SECONDS", "30"))
+# /healthz answers 503 when the worker's or beat's heartbeat is older than this.
+HEARTBEAT_STALE_SECONDS = int(os.environ.get("HEARTBEAT_STALE_SECONDS", "300"))
+HEALTHZ_CHECK_HEARTBEATS = env_bool("HEALTHZ_CHECK_HEARTBEATS", True)
 # One queue name per deployment sharing a Redis (tests running side by side use their own).
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -28,3 +28,5 @@ SECURE_HSTS_SECONDS = 0
 CELERY_BROKER_URL = os.environ.get("TEST_BROKER_URL", "memory://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 ALLOWED_HOSTS = ["*"]
+# No worker runs beside most tests: /healthz checks heartbeats only where a test turns it on.
+HEALTHZ_CHECK_HEARTBEATS = False
