@@ -84,7 +84,9 @@ TEMPLATES = [
 WSGI_APPLICATION = "numbermgmt.wsgi.application"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Health checks: a persistent connection that PostgreSQL dropped (restart, fail-over, a pooler
+# restart) is noticed at the start of the next request and replaced, instead of failing it.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {})
     # WAL and a busy timeout let the web server, worker and beat share one SQLite file.
