@@ -72,8 +72,8 @@ class StaffTwoFactorMiddleware:
 
 
 class InlineScriptExceptionsMiddleware:
-    """Adds 'unsafe-inline' to script-src on INLINE_SCRIPT_PATHS only (django-csp's per-response
-    update, as its @csp_update decorator does, without touching views owned elsewhere)."""
+    """script-src 'self' 'unsafe-inline' on INLINE_SCRIPT_PATHS only (django-csp's per-response
+    replace, as its @csp_replace decorator does, without touching views owned elsewhere)."""
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
@@ -81,5 +81,6 @@ class InlineScriptExceptionsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         if isinstance(response, HttpResponse) and any(p.match(request.path) for p in INLINE_SCRIPT_PATHS):
-            response._csp_update = {"script-src": ["'unsafe-inline'"]}  # type: ignore[attr-defined]
+            # replaced, not updated: next to a hash, browsers ignore 'unsafe-inline'
+            response._csp_replace = {"script-src": ["'self'", "'unsafe-inline'"]}  # type: ignore[attr-defined]
         return response
