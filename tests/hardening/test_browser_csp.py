@@ -15,7 +15,8 @@ PASSWORD = "browser-csp-pass-5521"
 RECORD = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation",
-  e => window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber));
+  e => window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline")
+                         + " at " + e.sourceFile + ":" + e.lineNumber));
 """
 
 
