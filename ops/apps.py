@@ -6,4 +6,4 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401 - connects the audit-trail and account guards
+        from . import audit, signals  # noqa: F401 - connect the audit-trail and session receivers

@@ -7,6 +7,7 @@ organization and charged reservations follow a DID reservation subscription.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
@@ -16,6 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from inventory.choices import NumberState
+from ops.audit import AuditProtectedDeleteMixin
 
 from .choices import SubscriptionStatus
 from .models import Organization, PartnerMembership, Subscriber, Subscription
@@ -23,7 +25,7 @@ from .services import subscription_set_status
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(AuditProtectedDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "kind", "parent", "uuid", "notice_email_col", "domain")
     list_filter = ("kind",)
     list_select_related = ("parent",)
@@ -45,8 +47,23 @@ STATUS_ACTIONS = {
 }
 
 
+class SubscriptionAdminForm(forms.ModelForm):
+    class Meta:
+        model = Subscription
+        fields = ("organization", "kind", "plan", "current_period_end", "number_allowance",
+                  "subscriber")
+
+    def clean(self):
+        # Lock the row first (the admin's change view is one transaction), as the services
+        # do before assigning: no number can be assigned between this check and the save.
+        if self.instance.pk:
+            Subscription.objects.select_for_update().filter(pk=self.instance.pk).first()
+        return super().clean()
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
+    form = SubscriptionAdminForm
     list_display = ("uuid", "organization", "kind", "plan", "status", "current_period_end",
                     "number_allowance", "subscriber", "numbers_link")
     list_filter = ("kind", "status")
@@ -58,6 +75,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
               "number_allowance", "subscriber", "created_at")
     actions = list(STATUS_ACTIONS)
     show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        """Organization and kind are fixed once it holds numbers (Subscription.clean says why)."""
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.holds_numbers():
+            return (*fields, "organization", "kind")
+        return fields
 
     def _set_status(self, request, queryset, action: str):
         """Confirm first (it moves numbers), then one service call per subscription."""
@@ -133,7 +157,7 @@ class SubscriberAdmin(admin.ModelAdmin):
 
 
 @admin.register(PartnerMembership)
-class PartnerMembershipAdmin(admin.ModelAdmin):
+class PartnerMembershipAdmin(admin.ModelAdmin):  # PartnerMembership.clean: never staff
     """Partner staff: dashboard users, never staff."""
 
     list_display = ("user", "organization")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -110,6 +111,52 @@ class Subscription(models.Model):
     def is_active(self) -> bool:
         return self.status == SubscriptionStatus.ACTIVE
 
+    def holds_numbers(self) -> bool:
+        """Numbers point at it (assigned, or charged reservations of a DID reservation)."""
+        return bool(self.pk) and (
+            self.numbers.exists()  # type: ignore[attr-defined]
+            or self.charged_reservations.filter(status="active").exists()  # type: ignore[attr-defined]
+        )
+
+    def clean(self) -> None:
+        """Whatever form edits it: a subscription that holds numbers keeps its organization
+        and kind (its numbers would otherwise follow it to another tenant, or be stranded),
+        and its allowance is never below the numbers assigned to it."""
+        if not self.pk:
+            return
+        stored = Subscription.objects.filter(pk=self.pk).values("organization_id", "kind").first()
+        if stored is None:
+            return
+        errors: dict[str, str] = {}
+        if self.holds_numbers():
+            if stored["organization_id"] != self.organization_id:
+                errors["organization"] = (
+                    "It holds numbers: its organization cannot change. End it (its numbers are "
+                    "reserved) and start one for the other organization."
+                )
+            if stored["kind"] != self.kind:
+                errors["kind"] = "It holds numbers: its kind cannot change."
+        if self.number_allowance is not None:
+            assigned = self.numbers.filter(state="assigned").count()  # type: ignore[attr-defined]
+            if self.number_allowance < assigned:
+                errors["number_allowance"] = (
+                    f"It holds {assigned} assigned numbers: the allowance cannot be below that. "
+                    "Release or move numbers first."
+                )
+        if errors:
+            raise ValidationError(errors)
+
+
+def refuse_staff_partner(*, username: str, organization: Organization, is_staff: bool,
+                         is_superuser: bool) -> None:
+    """A partner user (dashboard) is never staff and staff never a partner user: one account
+    would then see the partner's dashboard and everyone's numbers in the admin."""
+    if is_staff or is_superuser:
+        raise ValidationError(
+            f"{username} is a staff user and would be a partner user of {organization.name}; "
+            "partner users are never staff. Use a separate account for each."
+        )
+
 
 class PartnerMembership(models.Model):
     """A partner staff user: sees the partner's numbers on the dashboard, never staff."""
@@ -126,3 +173,8 @@ class PartnerMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.organization.name}"
+
+    def clean(self) -> None:
+        if self.user_id and self.organization_id:
+            refuse_staff_partner(username=self.user.username, organization=self.organization,
+                                 is_staff=self.user.is_staff, is_superuser=self.user.is_superuser)

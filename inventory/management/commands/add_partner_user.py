@@ -6,10 +6,12 @@ import secrets
 import uuid
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from subscriptions.models import Organization, PartnerMembership
+from subscriptions.models import Organization, PartnerMembership, refuse_staff_partner
 
 
 def find_partner(value: str) -> Organization:
@@ -47,11 +49,16 @@ class Command(BaseCommand):
             generated = created and not password
             if created:
                 password = password or secrets.token_urlsafe(12)
+                try:  # the same validators as every password form (AUTH_PASSWORD_VALIDATORS)
+                    validate_password(password, User(username=username, email=email))
+                except ValidationError as exc:
+                    raise CommandError("Password refused: " + " ".join(exc.messages)) from None
                 user = User.objects.create_user(username, email, password)
-            elif user.is_staff or user.is_superuser:
-                raise CommandError(
-                    f"{username} is a staff user; partner users are never staff. Use another account."
-                )
+            try:
+                refuse_staff_partner(username=username, organization=organization,
+                                     is_staff=user.is_staff, is_superuser=user.is_superuser)
+            except ValidationError as exc:
+                raise CommandError(" ".join(exc.messages)) from None
             PartnerMembership.objects.update_or_create(
                 user=user, defaults={"organization": organization}
             )
