@@ -32,14 +32,16 @@ run: install
 	@echo "          superusers always do: set it up at /accounts/2fa/ after the first login)"
 	@# Celery runs in its own session and gets ONE SIGTERM from the trap (warm shutdown);
 	@# a TERM sent to its whole process group (the old `kill 0`) hangs its shutdown.
-	@trap 'trap - EXIT INT TERM; kill $$WEB $$CELERY 2>/dev/null; wait $$CELERY' EXIT INT TERM; \
+	@trap 'kill $$WEB $$CELERY 2>/dev/null; wait $$CELERY' EXIT; trap 'exit 130' INT TERM; \
 	  setsid $(BIN)/celery -A numbermgmt worker --beat --loglevel=info --concurrency=2 \
 	    --schedule=var/celerybeat-schedule & CELERY=$$!; \
 	  $(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload & WEB=$$!; \
 	  wait -n $$CELERY $$WEB; \
 	  if kill -0 $$WEB 2>/dev/null; then \
+	    : "the worker's main process is gone: end what it left in its session (the beat child)"; \
 	    echo; echo "!!!!! make run: the Celery worker and beat STOPPED (see the log above)."; \
 	    echo "!!!!! Nothing expires and no notice is sent without them. Stopping the web server."; \
+	    kill -- -$$CELERY 2>/dev/null; \
 	  else \
 	    echo; echo "!!!!! make run: the web server STOPPED. Stopping the worker and beat."; \
 	  fi; \

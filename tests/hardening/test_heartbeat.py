@@ -120,3 +120,30 @@ def test_a_real_worker_and_beat_on_the_embedded_broker_write_heartbeats(
     response = wait_for(lambda: (r := client.get("/healthz")).status_code == 503 and r, timeout=30,
                         what="/healthz to notice the dead worker")
     assert response.json()["worker"].startswith("stale")
+
+
+def test_delivered_messages_are_pruned_from_the_embedded_broker(tmp_path, settings):
+    """kombu's SQLAlchemy transport keeps what it delivered; the heartbeat task prunes it."""
+    import sqlite3
+
+    from kombu import Connection
+
+    from ops.services import broker_prune_delivered
+
+    url = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
+    settings.CELERY_BROKER_URL = url
+    with Connection(url) as conn:
+        queue = conn.SimpleQueue("prune-test")
+        for i in range(3):
+            queue.put({"n": i})
+        queue.get(timeout=5).ack()
+        queue.get(timeout=5).ack()
+        queue.close()
+    with sqlite3.connect(tmp_path / "broker.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM kombu_message WHERE visible = 0").fetchone() == (2,)
+        assert broker_prune_delivered() == 0  # delivered just now: kept for an hour
+        db.execute("UPDATE kombu_message SET timestamp = datetime('now', 'localtime', '-2 hours') "
+                   "WHERE visible = 0")
+    assert broker_prune_delivered() == 2
+    with sqlite3.connect(tmp_path / "broker.sqlite3") as db:
+        assert db.execute("SELECT count(*), sum(visible) FROM kombu_message").fetchone() == (1, 1)
