@@ -204,7 +204,7 @@ REDIS_TRANSPORT_OPTIONS = {
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # The broker is never in an admin request's way: short socket timeouts, one retry.
-    CELERY_BROKER_TRANSPORT_OPTIONS = dict(REDIS_TRANSPORT_OPTIONS)
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = dict(REDIS_TRANSPORT_OPTIONS)
 else:
     # Embedded default: a transactional broker that needs no server, kombu's SQLAlchemy
     # transport on an SQLite file (the file-system transport crashed the worker: a reader

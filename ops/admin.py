@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.utils import timezone
 
 from subscriptions.models import PartnerMembership, refuse_staff_partner
@@ -37,9 +38,9 @@ class HeartbeatAdmin(admin.ModelAdmin):
         return False
 
 
-class StaffNotPartnerForm(DjangoUserAdmin.form):  # type: ignore[name-defined,misc]
+class StaffNotPartnerForm(UserChangeForm):
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         membership = PartnerMembership.objects.filter(user_id=self.instance.pk).first()
         if self.instance.pk and membership is not None:
             refuse_staff_partner(username=self.instance.username, organization=membership.organization,

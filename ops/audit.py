@@ -16,7 +16,7 @@ from simple_history.models import registered_models
 from subscriptions.models import Organization
 
 
-def _recorded_changes_by(user: Model) -> int:
+def _recorded_changes_by(user: Any) -> int:
     """History rows (every simple-history model) and admin log entries naming `user`."""
     count = LogEntry.objects.filter(user=user).count()
     for model in registered_models.values():

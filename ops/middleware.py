@@ -61,7 +61,7 @@ class StaffTwoFactorMiddleware:
         user = request.user
         if (
             two_factor_required(user)
-            and not user.is_verified()  # type: ignore[union-attr] - django_otp's OTPMiddleware
+            and not user.is_verified()  # type: ignore[union-attr]  # set by django_otp's OTPMiddleware
             and not request.path.startswith(TWO_FACTOR_EXEMPT)
         ):
             target = reverse("ops:two_factor")

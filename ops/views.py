@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
@@ -41,6 +42,12 @@ def _next_url(request: HttpRequest) -> str:
     return reverse("admin:index")
 
 
+def _user(request: HttpRequest) -> AbstractBaseUser:
+    """The signed-in user (the views are login_required)."""
+    assert isinstance(request.user, AbstractBaseUser)
+    return request.user
+
+
 def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {**admin.site.each_context(request), "next": _next_url(request), **extra}
 
@@ -48,7 +55,7 @@ def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
 @never_cache
 @login_required
 def two_factor(request: HttpRequest) -> HttpResponse:
-    target = "ops:two_factor_verify" if two_factor_configured(request.user) else "ops:two_factor_setup"
+    target = "ops:two_factor_verify" if two_factor_configured(_user(request)) else "ops:two_factor_setup"
     response = redirect(target)
     response["Location"] += "?" + request.GET.urlencode() if request.GET else ""
     return response
@@ -59,8 +66,8 @@ def two_factor(request: HttpRequest) -> HttpResponse:
 def two_factor_setup(request: HttpRequest) -> HttpResponse:
     """Show the secret (QR and text) of a new TOTP device; a correct code confirms it and shows
     the recovery codes, once. Replacing a device needs this session to be verified first."""
-    user = request.user
-    if two_factor_configured(user) and not user.is_verified():  # type: ignore[union-attr]
+    user = _user(request)
+    if two_factor_configured(user) and not user.is_verified():  # type: ignore[attr-defined]
         return HttpResponseRedirect(reverse("ops:two_factor_verify") + "?" + request.GET.urlencode())
     device = totp_device_pending(user=user)
     form = TokenForm(request.POST or None)
@@ -81,7 +88,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
 @login_required
 def two_factor_verify(request: HttpRequest) -> HttpResponse:
     """A code from the app, or one of the recovery codes (each works once)."""
-    if not two_factor_configured(request.user):
+    if not two_factor_configured(_user(request)):
         return HttpResponseRedirect(reverse("ops:two_factor_setup") + "?" + request.GET.urlencode())
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

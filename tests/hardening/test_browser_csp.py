@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 
 from tests.browser.conftest import browser, login, page  # noqa: F401 - fixtures
+from tests.browser.test_dashboard import _leave_the_migrated_rows  # noqa: F401 - autouse fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 PASSWORD = "browser-csp-pass-5521"
@@ -18,16 +18,6 @@ document.addEventListener("securitypolicyviolation",
   e => window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline")
                          + " at " + e.sourceFile + ":" + e.lineNumber));
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _leave_the_migrated_rows(django_db_blocker):
-    yield
-    contents = getattr(connection, "_test_serialized_contents", None)
-    if contents:
-        with django_db_blocker.unblock():
-            connection.creation.deserialize_db_from_string(contents)
-            connection.close()
 
 
 @pytest.fixture

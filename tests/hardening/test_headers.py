@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 
 def production_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in {"DJANGO_SETTINGS_MODULE", "DEBUG", "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS"}}
+           if k not in {"DJANGO_SETTINGS_MODULE", "DEBUG", "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS",
+                        "DJANGO_ALLOW_ASYNC_UNSAFE"}}  # the browser tests set it
     env.update({"DJANGO_SETTINGS_MODULE": "numbermgmt.settings", "ALLOWED_HOSTS": "numbers.example",
                 "SECRET_KEY": "k" * 20 + "-production-like-secret-key-0123456789abcdef"}, **extra)
     return env
@@ -30,8 +31,8 @@ def test_check_deploy_is_clean():
     assert "no issues" in out.stdout
 
 
-def test_pages_carry_the_security_headers(client, staff_user):
-    client.force_login(staff_user)
+def test_pages_carry_the_security_headers(client, ops_user):
+    client.force_login(ops_user)
     response = client.get("/admin/inventory/phonenumber/")
     assert response.status_code == 200
     policy = response["Content-Security-Policy"]
@@ -72,7 +73,7 @@ def test_a_client_cannot_claim_https_without_a_trusted_proxy(settings):
     assert response.status_code == 301 and response["Location"].startswith("https://")
 
 
-def test_404_and_500_pages_show_nothing_internal(client, settings, staff_user):
+def test_404_and_500_pages_show_nothing_internal(client, settings, ops_user):
     """With DEBUG=0 (the test settings are the production file)."""
     assert settings.DEBUG is False
     missing = client.get("/no-such-page/<script>alert(1)</script>")
@@ -89,7 +90,7 @@ def test_404_and_500_pages_show_nothing_internal(client, settings, staff_user):
         return execute(sql, params, many, context)
 
     broken = Client(raise_request_exception=False)
-    broken.force_login(staff_user)
+    broken.force_login(ops_user)
     with connection.execute_wrapper(refuse):
         response = broken.get("/admin/inventory/phonenumber/")
     assert response.status_code == 500

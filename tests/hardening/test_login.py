@@ -18,7 +18,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from ops.middleware import LAST_SEEN_KEY
 
 pytestmark = pytest.mark.django_db
-PASSWORD = "a-long-ops-password-1"
+PASSWORD = "ops-password"  # tests/conftest.py ops_user
 
 
 def attempt(client: Client, url: str, username: str, password: str, **extra):
@@ -26,24 +26,24 @@ def attempt(client: Client, url: str, username: str, password: str, **extra):
 
 
 @pytest.mark.parametrize("url", ["/admin/login/", "/accounts/login/"])
-def test_five_failures_lock_username_and_ip_until_the_cool_off_ends(client, staff_user, settings, url):
+def test_five_failures_lock_username_and_ip_until_the_cool_off_ends(client, ops_user, settings, url):
     assert settings.AXES_FAILURE_LIMIT == 5
     assert settings.AXES_COOLOFF_TIME.total_seconds() == 15 * 60
     for _ in range(4):
-        assert attempt(client, url, "opsstaff", "wrong").status_code == 200  # the form again
-    locked = attempt(client, url, "opsstaff", "wrong")
+        assert attempt(client, url, "ops", "wrong").status_code == 200  # the form again
+    locked = attempt(client, url, "ops", "wrong")
     assert locked.status_code == 429 and "Too many failed sign-ins" in locked.content.decode()
     # now even the right password is refused, from this address …
-    assert attempt(client, url, "opsstaff", PASSWORD).status_code == 429
+    assert attempt(client, url, "ops", PASSWORD).status_code == 429
     assert "_auth_user_id" not in client.session
     # … but not from another address, nor another username from this one (username + IP)
-    assert attempt(Client(), url, "opsstaff", PASSWORD, REMOTE_ADDR="10.9.9.9").status_code == 302
+    assert attempt(Client(), url, "ops", PASSWORD, REMOTE_ADDR="10.9.9.9").status_code == 302
     assert attempt(Client(), url, "someone", "wrong").status_code == 200
 
     # the cool-off passes (the attempt is dated 15 minutes and a second ago): it is let in
     AccessAttempt.objects.update(attempt_time=time_ago(minutes=15, seconds=1))
-    response = attempt(client, url, "opsstaff", PASSWORD)
-    assert response.status_code == 302 and client.session["_auth_user_id"] == str(staff_user.pk)
+    response = attempt(client, url, "ops", PASSWORD)
+    assert response.status_code == 302 and client.session["_auth_user_id"] == str(ops_user.pk)
 
 
 def time_ago(**delta) -> dt.datetime:
@@ -52,26 +52,27 @@ def time_ago(**delta) -> dt.datetime:
     return timezone.now() - dt.timedelta(**delta)
 
 
-def test_a_lock_is_never_permanent(client, staff_user):
+def test_a_lock_is_never_permanent(client, ops_user):
     for _ in range(30):
-        attempt(client, "/admin/login/", "opsstaff", "wrong")
-    assert attempt(client, "/admin/login/", "opsstaff", PASSWORD).status_code == 429
+        attempt(client, "/admin/login/", "ops", "wrong")
+    assert attempt(client, "/admin/login/", "ops", PASSWORD).status_code == 429
     AccessAttempt.objects.update(attempt_time=time_ago(minutes=16))
-    assert attempt(client, "/admin/login/", "opsstaff", PASSWORD).status_code == 302
+    assert attempt(client, "/admin/login/", "ops", PASSWORD).status_code == 302
 
 
-def test_failed_and_successful_logins_are_in_an_audit_ops_can_read(client, staff_user, admin_user):
-    attempt(client, "/admin/login/", "opsstaff", "wrong", HTTP_USER_AGENT="guesser/1.0")
-    attempt(client, "/admin/login/", "opsstaff", PASSWORD)
+def test_failed_and_successful_logins_are_in_an_audit_ops_can_read(client, ops_user, admin_user):
+    attempt(client, "/admin/login/", "ops", "wrong", HTTP_USER_AGENT="guesser/1.0")
+    attempt(client, "/admin/login/", "ops", PASSWORD)
     failure = AccessFailureLog.objects.get()
-    assert (failure.username, failure.ip_address, failure.user_agent) == ("opsstaff", "127.0.0.1",
+    assert (failure.username, failure.ip_address, failure.user_agent) == ("ops", "127.0.0.1",
                                                                           "guesser/1.0")
-    assert AccessLog.objects.filter(username="opsstaff").exists()  # the successful one
+    assert AccessLog.objects.filter(username="ops").exists()  # the successful one
     reader = Client()
     reader.force_login(admin_user)
-    for path in ("/admin/axes/accessfailurelog/", "/admin/axes/accesslog/"):
-        page = reader.get(path)
-        assert page.status_code == 200 and "opsstaff" in page.content.decode()
+    failures = reader.get("/admin/axes/accessfailurelog/")
+    assert failures.status_code == 200 and "guesser/1.0" in failures.content.decode()
+    logins = reader.get("/admin/axes/accesslog/")
+    assert logins.status_code == 200 and ">ops<" in logins.content.decode()
     assert reader.get("/admin/axes/accesslog/add/").status_code == 403
 
 
@@ -157,9 +158,9 @@ def test_a_new_session_needs_a_code_and_a_recovery_code_works_once(admin_user, s
     assert reused.status_code == 200 and "not right" in reused.content.decode()
 
 
-def test_staff_need_2fa_only_when_staff_2fa_required(client, staff_user, settings):
+def test_staff_need_2fa_only_when_staff_2fa_required(client, ops_user, settings):
     settings.STAFF_2FA_REQUIRED = False
-    client.force_login(staff_user)
+    client.force_login(ops_user)
     assert client.get("/admin/inventory/phonenumber/").status_code == 200
     settings.STAFF_2FA_REQUIRED = True
     assert client.get("/admin/inventory/phonenumber/")["Location"].startswith("/accounts/2fa/")
@@ -195,16 +196,16 @@ def test_the_2fa_page_does_not_redirect_to_another_site(admin_user, superuser_2f
 @pytest.mark.parametrize("url", ["/accounts/login/", "/admin/login/"])
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example",
                                     "http:/evil.example"])
-def test_login_never_redirects_to_another_site(client, staff_user, url, target):
-    response = client.post(f"{url}?next={target}", {"username": "opsstaff", "password": PASSWORD,
+def test_login_never_redirects_to_another_site(client, ops_user, url, target):
+    response = client.post(f"{url}?next={target}", {"username": "ops", "password": PASSWORD,
                                                     "next": target})
     assert response.status_code == 302
     assert response["Location"] == "/partner/"  # LOGIN_REDIRECT_URL, not the given target
 
 
-def test_an_idle_staff_session_ends(client, staff_user, settings):
+def test_an_idle_staff_session_ends(client, ops_user, settings):
     settings.SESSION_IDLE_SECONDS = 600
-    client.force_login(staff_user)
+    client.force_login(ops_user)
     assert client.get("/admin/").status_code == 200
     session = client.session
     session[LAST_SEEN_KEY] = int(time.time()) - 599  # active a moment inside the limit

@@ -54,6 +54,7 @@ class Command(BaseCommand):
                 except ValidationError as exc:
                     raise CommandError("Password refused: " + " ".join(exc.messages)) from None
                 user = User.objects.create_user(username, email, password)
+            assert user is not None
             try:
                 refuse_staff_partner(username=username, organization=organization,
                                      is_staff=user.is_staff, is_superuser=user.is_superuser)
