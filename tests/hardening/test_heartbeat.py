@@ -117,9 +117,9 @@ def test_a_real_worker_and_beat_on_the_embedded_broker_write_heartbeats(
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     settings.HEARTBEAT_STALE_SECONDS = 2
-    response = wait_for(lambda: (r := client.get("/healthz")).status_code == 503 and r, timeout=30,
-                        what="/healthz to notice the dead worker")
-    assert response.json()["worker"].startswith("stale")
+    response = wait_for(lambda: (r := client.get("/healthz")).json()["worker"].startswith("stale") and r,
+                        timeout=30, what="/healthz to notice the dead worker")
+    assert response.status_code == 503
 
 
 def test_delivered_messages_are_pruned_from_the_embedded_broker(tmp_path, settings):
