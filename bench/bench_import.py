@@ -102,13 +102,13 @@ def peer_rates(path: Path) -> tuple[float, float]:
     """django-import-export ModelResource, use_bulk=True (no history): rows per second.
 
     (out of the box: a query per row for each foreign key and for the instance, as the
-    library ships; tuned: inventory.resources' cached widgets and CachedInstanceLoader).
+    library ships; tuned: bench.resources' cached widgets and CachedInstanceLoader).
     """
     import tablib
     from import_export import fields, instance_loaders, widgets
 
+    from bench.resources import PhoneNumberResource
     from inventory.models import Sku, Vendor
-    from inventory.resources import PhoneNumberResource
 
     class Tuned(PhoneNumberResource):
         class Meta(PhoneNumberResource.Meta):

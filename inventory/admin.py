@@ -20,8 +20,10 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import capfirst
+from django.utils.text import Truncator, capfirst
 from simple_history.admin import SimpleHistoryAdmin
+
+from audit.admin import HistoryAdmin
 
 from .admin_import import NumberImportExportMixin
 from .admin_views import (
@@ -37,10 +39,21 @@ from .admin_views import (
     TagFilter,
     VisibleToFilter,
     add_numbers_view,
+    count_fast,
+    day,
+    moment,
+    number_swap_out,
     pattern_search,
     run_action,
 )
-from .choices import CAPABILITIES, Action, NumberState, actions_from
+from .choices import (
+    ACTION_PERMISSIONS,
+    CAPABILITIES,
+    MASS_EDIT_PERMISSION,
+    Action,
+    NumberState,
+    actions_from,
+)
 from .forms import (
     AssignForm,
     DeleteForm,
@@ -48,7 +61,10 @@ from .forms import (
     MassEditForm,
     PhoneNumberChangeForm,
     RemarkForm,
+    ReservedForForm,
     ReserveForm,
+    SwapForm,
+    picker,
 )
 from .models import ImportJob, LifecyclePolicy, PhoneNumber, Reservation, Sku, Vendor
 from .selectors import vendor_state_counts
@@ -60,17 +76,29 @@ from .services import (
     number_recover,
     number_release,
     number_reserve,
+    number_set_reserved_for,
     number_unlock,
     number_update_attributes,
 )
 
 S = NumberState
+A = Action
+
+admin.site.site_header = "numbermgmt"
+admin.site.site_title = "numbermgmt"
+admin.site.index_title = "Overview"
+admin.site.site_url = None  # there is no public site: "View site" led to a 404
+
+
+def _perm(action: str) -> str:
+    """The codename an admin action needs: the one table, inventory.choices.ACTION_PERMISSIONS."""
+    return ACTION_PERMISSIONS[action][0]
 
 # The tabs, in the order ops work through them; "" is All.
-TABS = [S.AVAILABLE, S.RESERVED, S.ASSIGNED, S.LOCKED, S.COOLING, S.DELETED, ""]
+TABS = [S.AVAILABLE, S.RESERVED, S.ASSIGNED, S.HOLD, S.LOCKED, S.COOLING, S.DELETED, ""]
 
 # Life-cycle action (inventory.choices.Action) → admin action name.
-ADMIN_ACTIONS = {
+ADMIN_ACTIONS: dict[str, str] = {
     Action.RESERVE: "reserve",
     Action.ASSIGN: "assign",
     Action.EXTEND: "extend",
@@ -79,23 +107,40 @@ ADMIN_ACTIONS = {
     Action.UNLOCK: "unlock",
     Action.DELETE: "delete_numbers",
     Action.RECOVER: "recover",
+    Action.SET_RESERVED_FOR: "set_reserved_for",
+    Action.SWAP_OUT: "swap",
 }
+ACTION_LABELS = {"reserve": "Reserve…", "assign": "Assign…", "extend": "Extend…", "release": "Release…",
+                 "lock": "Lock…", "unlock": "Unlock…", "delete_numbers": "Delete…",
+                 "recover": "Recover…", "swap": "Swap out…",
+                 "set_reserved_for": "Set / clear reserved for…"}
+DESTRUCTIVE = {"release", "unlock", "delete_numbers"}
+# Page actions that are not life-cycle moves of the table: the states they apply in.
+PAGE_EXTRA_ACTIONS: dict[str, set[str]] = {}
 HISTORY_SKIP = {"id", "created_at", "updated_at", "state_changed_at"}  # the row's date says when
 ALWAYS = {"mass_edit"}  # valid in every state: it never touches the state
 
-BASE_COLUMNS = ("e164", "vendor", "sku")
+BASE_COLUMNS = ("e164", "vendor", "sku_col")
 TAB_COLUMNS: dict[str, tuple[str, ...]] = {
     S.AVAILABLE: (*BASE_COLUMNS, "country", "capabilities", "golden", "ported_in", "visible_to_col",
                   "routing", "tags_col"),
     S.RESERVED: (*BASE_COLUMNS, "organization_col", "reserved_for", "reservation_kind", "ends",
                  "days_left"),
     S.ASSIGNED: (*BASE_COLUMNS, "subscription_col", "organization_col", "reserved_for"),
+    S.HOLD: (*BASE_COLUMNS, "subscription_col", "organization_col", "ends", "days_left",
+             "after_hold_state"),
     S.LOCKED: (*BASE_COLUMNS, "lock_ends", "days_left", "reservation_remark"),
     S.COOLING: (*BASE_COLUMNS, "ends", "days_left", "after_cooling_state"),
-    S.DELETED: (*BASE_COLUMNS, "delete_reason", "state_changed_at"),
-    "": (*BASE_COLUMNS, "country", "capabilities", "state", "organization_col", "ends", "golden",
-         "tags_col"),
+    S.DELETED: (*BASE_COLUMNS, "delete_reason", "state_changed_col"),
+    "": (*BASE_COLUMNS, "reseller_col", "country", "capabilities", "state", "organization_col", "ends",
+         "golden", "tags_col", "notes_col"),
 }
+
+
+class SkuFilter(admin.RelatedFieldListFilter):
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.title = "SKU"
 
 
 class ReservationInline(admin.TabularInline):
@@ -170,19 +215,20 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
-    list_select_related = ("vendor", "sku", "organization", "subscription", "visible_to")
+    list_select_related = ("vendor__reseller", "sku", "organization", "subscription", "visible_to")
     sortable_by = ("e164", "ends", "lock_ends")
     ordering = ("e164",)
     search_fields = ("e164",)  # shows the box; the search itself is pattern_q (get_search_results)
     search_help_text = "Number pattern: +65* or *1234 (wildcards * ?) · +65 (prefix) · 65 (contains)"
-    list_filter = (StateTabFilter, "vendor", "sku", CapabilityFilter, "is_golden", "is_ported_in",
+    list_filter = (StateTabFilter, "vendor", ("sku", SkuFilter), CapabilityFilter, "is_golden",
+                   "is_ported_in",
                    CountryFilter, RoutingFilter, VisibleToFilter, SubscriptionFilter, OwnerFilter,
                    ReservedForFilter, TagFilter)
     actions = ["reserve", "assign", "extend", "release", "lock", "unlock", "delete_numbers",
-               "recover", "mass_edit"]
-    readonly_fields = ("e164", "country", "state", "state_changed_at", "expires_at", "organization",
+               "recover", "swap", "set_reserved_for", "mass_edit"]
+    readonly_fields = ("e164", "country", "state", "state_changed_col", "expires_col", "organization",
                        "subscription", "reserved_for", "delete_reason", "after_cooling_state",
-                       "created_at", "updated_at")
+                       "created_col", "updated_col")
     autocomplete_fields = ("visible_to",)
     history_list_per_page = 50
 
@@ -235,15 +281,24 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
         params = request.GET.copy()
         for key in ("state", "p", "e", "all"):
             params.pop(key, None)
+        # Counts on the tabs only for the whole inventory: with a search or filter on, a
+        # count per state would cost one estimate each and mislead when it is rough.
+        counted = not [k for k in params if k not in ("o", "q")] and not params.get("q")
         tabs = []
         for state in TABS:
             query = params.copy()
             if state:
                 query["state"] = state
             encoded = query.urlencode()
-            tabs.append({"state": state or "all", "label": S(state).label if state else "All",
-                         "url": f"?{encoded}" if encoded else "?", "active": state == current})
-        extra_context = {**(extra_context or {}), "state_tabs": tabs}
+            tab = {"state": state or "all", "label": S(state).label if state else "All",
+                   "url": f"?{encoded}" if encoded else "?", "active": state == current}
+            if counted:
+                rows = PhoneNumber.objects.filter(state=state) if state else PhoneNumber.objects.all()
+                count, tab["estimated"] = count_fast(rows)
+                tab["count"] = f"{count:,}"
+            tabs.append(tab)
+        extra_context = {**(extra_context or {}), "state_tabs": tabs,
+                         "media": self.media + picker(PhoneNumber, "organization").media}
         return super().changelist_view(request, extra_context)
 
     # --- columns ------------------------------------------------------------------------
@@ -274,6 +329,14 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
     def tags_col(self, obj):
         return ", ".join(obj.tag_list) or "—"
 
+    @admin.display(description="reseller")
+    def reseller_col(self, obj):
+        return obj.vendor.reseller.name if obj.vendor.reseller_id else "—"
+
+    @admin.display(description="notes")
+    def notes_col(self, obj):
+        return Truncator(obj.notes).chars(80) or "—"
+
     @admin.display(description="organization")
     def organization_col(self, obj):
         if not obj.organization_id:
@@ -300,13 +363,33 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
         reservation = getattr(obj, "active_reservation", None)
         return reservation.remark if reservation else "—"
 
+    @admin.display(description="SKU", ordering="sku__code")
+    def sku_col(self, obj):
+        return obj.sku.code
+
     @admin.display(description="ends", ordering="expires_at")
     def ends(self, obj):
-        return obj.expires_at or "—"
+        return day(obj.expires_at)
 
     @admin.display(description="ends", ordering="expires_at")
     def lock_ends(self, obj):
-        return obj.expires_at or "permanent"
+        return day(obj.expires_at) if obj.expires_at else "permanent"
+
+    @admin.display(description="state changed")
+    def state_changed_col(self, obj):
+        return moment(obj.state_changed_at)
+
+    @admin.display(description="expires")
+    def expires_col(self, obj):
+        return moment(obj.expires_at)
+
+    @admin.display(description="created")
+    def created_col(self, obj):
+        return moment(obj.created_at)
+
+    @admin.display(description="updated")
+    def updated_col(self, obj):
+        return moment(obj.updated_at)
 
     @admin.display(description="days left")
     def days_left(self, obj):
@@ -319,39 +402,9 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # numbers leave through the life cycle (the Deleted tab), never as rows
 
-    def _may(self, request, codename: str) -> bool:
-        return request.user.has_perm(f"inventory.{codename}")
-
-    def has_reserve_number_permission(self, request):
-        return self._may(request, "reserve_number")
-
-    def has_assign_number_permission(self, request):
-        return self._may(request, "assign_number")
-
-    def has_extend_number_permission(self, request):
-        return self._may(request, "extend_number")
-
-    def has_release_number_permission(self, request):
-        return self._may(request, "release_number")
-
-    def has_lock_number_permission(self, request):
-        return self._may(request, "lock_number")
-
-    def has_unlock_number_permission(self, request):
-        return self._may(request, "unlock_number")
-
-    def has_delete_number_permission(self, request):
-        return self._may(request, "delete_number")
-
-    def has_recover_number_permission(self, request):
-        return self._may(request, "recover_number")
-
-    def has_mass_edit_number_permission(self, request):
-        return self._may(request, "mass_edit_number")
-
     # --- actions ------------------------------------------------------------------------
 
-    @admin.action(description="Reserve selected numbers…", permissions=["reserve_number"])
+    @admin.action(description="Reserve selected numbers…", permissions=[_perm(A.RESERVE)])
     def reserve(self, request, queryset):
         return run_action(self, request, queryset, title="Reserve numbers", verb="Reserve",
                           form_class=ReserveForm, service=number_reserve,
@@ -359,53 +412,69 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
                                     "for the policy's period.")
 
     @admin.action(description="Assign selected numbers to a subscription…",
-                  permissions=["assign_number"])
+                  permissions=[_perm(A.ASSIGN)])
     def assign(self, request, queryset):
         return run_action(self, request, queryset, title="Assign numbers", verb="Assign",
                           form_class=AssignForm, service=number_assign,
                           help_text="Available or reserved numbers go to an active service "
                                     "subscription.")
 
-    @admin.action(description="Extend reservations (DID reservation)…", permissions=["extend_number"])
+    @admin.action(description="Extend reservations (DID reservation)…", permissions=[_perm(A.EXTEND)])
     def extend(self, request, queryset):
         return run_action(self, request, queryset, title="Extend reservations", verb="Extend",
                           form_class=ExtendForm, service=number_extend,
                           help_text="The reservation becomes charged and lasts as long as the DID "
                                     "reservation subscription.")
 
-    @admin.action(description="Release selected numbers…", permissions=["release_number"])
+    @admin.action(description="Release selected numbers…", permissions=[_perm(A.RELEASE)])
     def release(self, request, queryset):
         return run_action(self, request, queryset, title="Release numbers", verb="Release",
                           form_class=RemarkForm, service=number_release, destructive=True,
                           help_text="The reservations end now; the numbers become available (or "
                                     "cooling when the policy says so).")
 
-    @admin.action(description="Lock selected numbers…", permissions=["lock_number"])
+    @admin.action(description="Lock selected numbers…", permissions=[_perm(A.LOCK)])
     def lock(self, request, queryset):
         return run_action(self, request, queryset, title="Lock numbers", verb="Lock",
                           form_class=RemarkForm, service=number_lock,
                           help_text="Available numbers are locked for the policy's period.")
 
-    @admin.action(description="Unlock selected numbers…", permissions=["unlock_number"])
+    @admin.action(description="Unlock selected numbers…", permissions=[_perm(A.UNLOCK)])
     def unlock(self, request, queryset):
         return run_action(self, request, queryset, title="Unlock numbers", verb="Unlock",
                           form_class=RemarkForm, service=number_unlock, destructive=True,
                           help_text="The locks end now; the numbers become available.")
 
-    @admin.action(description="Delete selected numbers (life cycle)…", permissions=["delete_number"])
+    @admin.action(description="Delete selected numbers (life cycle)…", permissions=[_perm(A.DELETE)])
     def delete_numbers(self, request, queryset):
         return run_action(self, request, queryset, title="Delete numbers", verb="Delete",
                           form_class=DeleteForm, service=number_delete, destructive=True,
                           help_text="Available or locked numbers move to the Deleted tab; they "
                                     "can be recovered.")
 
-    @admin.action(description="Recover deleted numbers…", permissions=["recover_number"])
+    @admin.action(description="Recover deleted numbers…", permissions=[_perm(A.RECOVER)])
     def recover(self, request, queryset):
         return run_action(self, request, queryset, title="Recover numbers", verb="Recover",
                           form_class=RemarkForm, service=number_recover,
                           help_text="Deleted numbers become available again.")
 
-    @admin.action(description="Mass edit attributes…", permissions=["mass_edit_number"])
+    @admin.action(description="Swap out an assigned number (replacement)…",
+                  permissions=[_perm(A.ASSIGN)])
+    def swap(self, request, queryset):
+        return run_action(self, request, queryset, title="Swap out a number", verb="Swap",
+                          form_class=SwapForm, service=number_swap_out,
+                          help_text="The replacement is assigned to the same subscription; the old "
+                                    "number stays reserved for the organization (1 day; ported-in "
+                                    "28 days).")
+
+    @admin.action(description="Set or clear reserved-for…", permissions=[_perm(A.SET_RESERVED_FOR)])
+    def set_reserved_for(self, request, queryset):
+        return run_action(self, request, queryset, title="Reserved for", verb="Set reserved for",
+                          form_class=ReservedForForm, service=number_set_reserved_for,
+                          help_text="While set, only a subscription of that subscriber may take the "
+                                    "number; it stays through every state change until cleared.")
+
+    @admin.action(description="Mass edit attributes…", permissions=[MASS_EDIT_PERMISSION[0]])
     def mass_edit(self, request, queryset):
         return run_action(self, request, queryset, title="Mass edit numbers", verb="Mass edit",
                           form_class=MassEditForm, service=number_update_attributes,
@@ -422,13 +491,14 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
         if self.has_change_permission(request, obj):
             details.append("remark")
         return [
-            ("Number", {"fields": ["e164", "country", "state", "state_changed_at", "expires_at"]}),
+            ("Number", {"fields": ["e164", "country", "state", "state_changed_col", "expires_col"]}),
             ("Holder", {"fields": ["organization", "subscription", "reserved_for", "delete_reason",
                                    "after_cooling_state"]}),
             ("Catalogue", {"fields": ["vendor", "sku", "voice", "sms", "fax", "routing",
                                       "is_golden", "is_ported_in", "visible_to"]}),
+            ("Hold", {"fields": ["after_hold_state", "hold_days"]}),
             ("Tags and notes", {"fields": details}),
-            ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+            ("Record", {"fields": ["created_col", "updated_col"], "classes": ["collapse"]}),
         ]
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
@@ -449,7 +519,19 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
         obj = self.get_object(request, object_id)
         if obj is not None:
             extra_context["recent_history"] = self.recent_history(request, obj)
+            extra_context["number_actions"] = self.page_actions(request, obj)
+            extra_context["changelist_url"] = reverse("admin:inventory_phonenumber_changelist")
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def page_actions(self, request, obj) -> list[dict[str, object]]:
+        """The bulk actions valid for this number's state that the user may run: each
+        button posts this one number to the same action as the list does."""
+        offered = self.get_actions(request)
+        valid = [ADMIN_ACTIONS[a] for a in actions_from(obj.state) if a in ADMIN_ACTIONS]
+        valid += [name for name in PAGE_EXTRA_ACTIONS if obj.state in PAGE_EXTRA_ACTIONS[name]]
+        return [{"name": name, "label": ACTION_LABELS.get(name, name),
+                 "destructive": name in DESTRUCTIVE}
+                for name in valid if name in offered]
 
     def recent_history(self, request, obj, limit: int = 20):
         records = list(self.get_history_queryset(request, PhoneNumber.history, "id", obj.pk)[: limit + 1])
@@ -484,6 +566,20 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
 # --- catalogue ----------------------------------------------------------------------------
 
 
+def _permission_check(codename: str):
+    def has_permission(self, request) -> bool:
+        return request.user.has_perm(f"inventory.{codename}")
+
+    has_permission.__name__ = f"has_{codename}_permission"
+    return has_permission
+
+
+# Django asks `has_<codename>_permission` for an action's `permissions=[…]`: one method per
+# row of the one table (inventory.choices), not one written out per action.
+for _codename, _ in [*ACTION_PERMISSIONS.values(), MASS_EDIT_PERMISSION]:
+    setattr(PhoneNumberAdmin, f"has_{_codename}_permission", _permission_check(_codename))
+
+
 class VendorChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
@@ -506,10 +602,11 @@ def _vendor_state_column(state: str):
 
 
 @admin.register(Vendor)
-class VendorAdmin(admin.ModelAdmin):
+class VendorAdmin(HistoryAdmin):
     """Each vendor's numbers per state, from one aggregate query per page."""
 
     list_display = ("name", "reseller", "total", *[f"count_{s}" for s in S.values])
+    list_filter = (("reseller", admin.RelatedOnlyFieldListFilter),)
     search_fields = ("name",)
     autocomplete_fields = ("reseller",)
 
@@ -528,16 +625,18 @@ for _state in S.values:
 
 
 @admin.register(Sku)
-class SkuAdmin(admin.ModelAdmin):
+class SkuAdmin(HistoryAdmin):
     list_display = ("code", "name", "voice", "sms", "fax")
     search_fields = ("code", "name")
 
 
 @admin.register(LifecyclePolicy)
-class LifecyclePolicyAdmin(admin.ModelAdmin):
+class LifecyclePolicyAdmin(HistoryAdmin):
     """The periods. The most specific matching row wins (cause, then country, SKU, ported-in)."""
 
-    list_display = ("cause", "country", "sku", "is_ported_in", "period_days", "notes")
+    ask_change_reason = True
+
+    list_display = ("cause", "country", "sku", "is_ported_in", "period_days")
     list_editable = ("period_days",)
     list_filter = ("cause",)
 
@@ -546,15 +645,52 @@ class LifecyclePolicyAdmin(admin.ModelAdmin):
 class ImportJobAdmin(admin.ModelAdmin):
     """Read-only: jobs are created by the import page and run by the worker."""
 
-    list_display = ("original_name", "status", "progress", "created_count", "updated_count",
-                    "unchanged_count", "rejected_count", "created_by", "created_at", "finished_at")
+    list_display = ("original_name", "status", "progress", "new_col", "changed_col",
+                    "unchanged_col", "refused_col", "created_by", "created_col", "finished_col")
+    view_on_site = False  # a job has no public page
     list_filter = ("status",)
     list_select_related = ("created_by",)
     search_fields = ("original_name",)
 
+    fields = ("job_page", "original_name", "status", "progress", "new_col", "changed_col",
+              "unchanged_col", "refused_col", "message", "created_by", "created_col", "finished_col")
+    readonly_fields = fields
+
     @admin.display(description="progress")
     def progress(self, obj):
         return f"{obj.progress_percent} %"
+
+    @admin.display(description="file")
+    def job_page(self, obj):
+        """The uploaded file is private (no media URL serves it): link the job's own page,
+        which shows its preview, result and error report."""
+        url = reverse("admin:inventory_phonenumber_import_job", args=[obj.uuid])
+        return format_html('<a href="{}">{}</a> — the import page of this job', url, obj.original_name)
+
+    # The words of the import page (New / Changed / Refused), not the field names.
+    @admin.display(description="new", ordering="created_count")
+    def new_col(self, obj):
+        return obj.created_count
+
+    @admin.display(description="changed", ordering="updated_count")
+    def changed_col(self, obj):
+        return obj.updated_count
+
+    @admin.display(description="unchanged", ordering="unchanged_count")
+    def unchanged_col(self, obj):
+        return obj.unchanged_count
+
+    @admin.display(description="refused", ordering="rejected_count")
+    def refused_col(self, obj):
+        return obj.rejected_count
+
+    @admin.display(description="started", ordering="created_at")
+    def created_col(self, obj):
+        return moment(obj.created_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished_col(self, obj):
+        return moment(obj.finished_at)
 
     def has_add_permission(self, request):
         return False

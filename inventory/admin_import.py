@@ -5,7 +5,8 @@ the work to inventory.imports (which calls the services); the export streams exa
 change list's queryset (tab, filters and search) through inventory.exports.
 
 URL names (namespace "admin"): inventory_phonenumber_import (upload),
-inventory_phonenumber_import_job (uuid: preview, progress, result),
+inventory_phonenumber_import_mapping (uuid: the column mapping step, for headers the import
+does not know), inventory_phonenumber_import_job (uuid: preview, progress, result),
 inventory_phonenumber_import_confirm (uuid, POST), inventory_phonenumber_import_progress
 (uuid, JSON), inventory_phonenumber_import_errors (uuid: the error report, CSV),
 inventory_phonenumber_export (fmt: csv or xlsx; the change list's query string).
@@ -16,6 +17,8 @@ from __future__ import annotations
 import csv
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import phonenumbers
 from django import forms
@@ -24,18 +27,19 @@ from django.contrib import messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.core.files import File
 from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import select_template
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
-from django.utils.text import get_valid_filename
 
-from . import exports, imports
+from . import exports, files, imports
 from .choices import ImportJobStatus as J
-from .models import ImportJob
+from .models import ImportJob, Sku, Vendor
+from .services import ServiceError, import_job_confirm, import_job_start
+from .services.importing import import_mapping_save
+from .tasks import import_job_dispatch
 
 PREVIEW_ERRORS = 100  # refused rows listed on the preview page; the error report has all
 
@@ -52,6 +56,15 @@ class ImportUploadForm(forms.Form):
         label="Default country", max_length=2, required=False,
         help_text="For numbers written without + and country code in rows that have no country.",
     )
+    vendor = forms.ModelChoiceField(
+        Vendor.objects.order_by("name"), to_field_name="name", required=False, label="Default vendor",
+        empty_label="— from the file —",
+        help_text="The vendor of every row, for a file without a vendor column.",
+    )
+    sku = forms.ModelChoiceField(
+        Sku.objects.order_by("code"), to_field_name="code", required=False, label="Default SKU",
+        empty_label="— from the file —", help_text="The SKU of every row, for a file without a sku column.",
+    )
     valid_only = forms.BooleanField(
         label="Import only the valid rows", required=False,
         help_text="By default the import is all or nothing: if any row is refused, nothing is "
@@ -61,8 +74,8 @@ class ImportUploadForm(forms.Form):
     def clean_file(self):
         upload = self.cleaned_data["file"]
         try:
-            imports.check_size(upload.size)
-        except imports.ImportFileError as exc:
+            files.check_size(upload.size)
+        except files.ImportFileError as exc:
             raise forms.ValidationError(str(exc)) from None
         return upload
 
@@ -73,11 +86,93 @@ class ImportUploadForm(forms.Form):
         return country
 
 
+IGNORE = ""
+
+
+class ImportMappingForm(forms.Form):
+    """The mapping step: each file column → a field or ignore; defaults for absent columns.
+
+    Pre-filled from the mapping remembered for these headers, else from the aliases. The
+    mapping is checked by the import's own header_plan, so the form and the import agree.
+    """
+
+    vendor = forms.ModelChoiceField(
+        Vendor.objects.order_by("name"), to_field_name="name", required=False, label="Default vendor",
+        empty_label="— none —", help_text="For a file without a vendor column.",
+    )
+    sku = forms.ModelChoiceField(
+        Sku.objects.order_by("code"), to_field_name="code", required=False, label="Default SKU",
+        empty_label="— none —", help_text="For a file without a sku column.",
+    )
+    country = forms.CharField(
+        label="Default country", max_length=2, required=False,
+        help_text="For numbers written without + and country code, when the file has no country column.",
+    )
+
+    def __init__(self, *args, header: list, samples: list[list[str]], country_locked: str = "",
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self.header = [str(h).strip() if h is not None else "" for h in header]
+        choices = [(IGNORE, "— ignore —"), *imports.IMPORT_FIELDS.items()]
+        self.columns: list[tuple[forms.BoundField, list[str]]] = []
+        for index, text in enumerate(self.header):
+            if not text:
+                continue
+            name = f"column_{index}"
+            self.fields[name] = forms.ChoiceField(choices=choices, required=False, label=text)
+            self.columns.append((self[name], [row[index] for row in samples if index < len(row)]))
+        if country_locked:
+            self.fields["country"].disabled = True
+            self.fields["country"].help_text = "Given on the upload form."
+            self.initial["country"] = country_locked
+
+    def clean_country(self):
+        country = (self.cleaned_data.get("country") or "").strip().upper()
+        if country and country not in phonenumbers.SUPPORTED_REGIONS:
+            raise forms.ValidationError(f"{country} is not an ISO 3166 country code.")
+        return country
+
+    def clean(self):
+        data = super().clean()
+        columns = {text: data.get(f"column_{index}") or IGNORE
+                   for index, text in enumerate(self.header) if text}
+        vendor = data["vendor"].name if data.get("vendor") else ""
+        sku = data["sku"].code if data.get("sku") else ""
+        try:
+            plan = imports.header_plan(self.header, mapping=columns)
+        except files.ImportFileError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        if missing := plan.missing(vendor=vendor, sku=sku, country=data.get("country") or ""):
+            raise forms.ValidationError(
+                "Choose a column or a default for: " + ", ".join(missing) + ".")
+        data.update(columns=columns, vendor_name=vendor, sku_code=sku)
+        return data
+
+    @staticmethod
+    def initial_for(header: list, options: imports.ImportOptions) -> dict[str, str]:
+        """The remembered mapping, else what the aliases say (unknown headers: ignore)."""
+        chosen = {imports.header_key(k): v for k, v in (options.mapping or {}).items()}
+        initial = {"vendor": options.vendor, "sku": options.sku, "country": options.country}
+        for index, raw in enumerate(header):
+            key = imports.header_key(raw)
+            if key:
+                initial[f"column_{index}"] = chosen.get(key, imports.HEADER_ALIASES.get(key, IGNORE))
+        return initial
+
+
 class NumberImportExportMixin:
     """Upload → preview (counts and refused rows) → confirm; big files in the background."""
 
+    if TYPE_CHECKING:  # given by the ModelAdmin this mixin is mixed into
+        opts: Any
+        admin_site: Any
+
+        def has_view_permission(self, request: Any, obj: Any = None) -> bool: ...
+        def get_changelist_instance(self, request: Any) -> Any: ...
+
     import_template = "admin/inventory/phonenumber/import.html"
     import_job_template = "admin/inventory/phonenumber/import_job.html"
+    import_mapping_template = "admin/inventory/phonenumber/import_mapping.html"
     change_list_wrapper_template = "admin/inventory/phonenumber/import_export_change_list.html"
 
     # --- permissions (django-import-export's codenames: import_phonenumber, export_phonenumber)
@@ -101,6 +196,8 @@ class NumberImportExportMixin:
         mine = [
             path("import/", wrap(self.import_view), name=f"{prefix}_import"),
             path("import/<uuid:job>/", wrap(self.import_job_view), name=f"{prefix}_import_job"),
+            path("import/<uuid:job>/mapping/", wrap(self.import_mapping_view),
+                 name=f"{prefix}_import_mapping"),
             path("import/<uuid:job>/confirm/", wrap(self.import_confirm_view),
                  name=f"{prefix}_import_confirm"),
             path("import/<uuid:job>/progress/", wrap(self.import_progress_view),
@@ -163,7 +260,8 @@ class NumberImportExportMixin:
                                              content_type=exports.CONTENT_TYPES["csv"])
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
             return response
-        bound = int(settings.NUMBERMGMT.get("EXPORT_XLSX_MAX_ROWS", 200_000))
+        conf: dict[str, Any] = settings.NUMBERMGMT
+        bound = int(conf.get("EXPORT_XLSX_MAX_ROWS", 200_000))
         if queryset.order_by()[: bound + 1].count() > bound:
             # openpyxl writes ~3,000 rows/s: beyond this a browser request would time out.
             messages.error(request, f"More than {bound:,} numbers: too many for an XLSX download. "
@@ -209,45 +307,110 @@ class NumberImportExportMixin:
         if request.method == "POST":
             form = ImportUploadForm(request.POST, request.FILES)
             if form.is_valid():
-                job = self._start_job(request, form)
-                if job is not None:
-                    return HttpResponseRedirect(self._url("import_job", job.uuid))
+                started = self._start_job(request, form)
+                if started is not None:
+                    return HttpResponseRedirect(started)
         else:
             form = ImportUploadForm(initial={"country": default_country})
         recent = ImportJob.objects.filter(created_by=request.user).order_by("-created_at")[:10]
         context = self._context(request, "Import numbers", form=form, recent_jobs=recent,
-                                limits=imports.limits(),
-                                max_mb=imports.limits()["max_bytes"] // imports.MB)
+                                limits=files.limits(),
+                                max_mb=files.limits()["max_bytes"] // files.MB)
         return TemplateResponse(request, self.import_template, context)
 
-    def _start_job(self, request, form) -> ImportJob | None:
-        upload = form.cleaned_data["file"]
-        name = Path(upload.name).name[:255]
-        upload.name = get_valid_filename(name) or "upload"
-        job = ImportJob.objects.create(
-            file=upload, original_name=name, country=form.cleaned_data["country"],
-            all_or_nothing=not form.cleaned_data["valid_only"], created_by=request.user,
-        )
+    def _start_job(self, request, form) -> str | None:
+        """Store the upload as a job; the URL of its mapping step or of its preview."""
         try:
-            kind = imports.check_file(job.file.path)
-            rows = imports.estimate_rows(job.file.path, kind)
-        except imports.ImportFileError as exc:
-            job.file.delete(save=False)
-            job.delete()
-            form.add_error("file", f"{name}: {exc}")
+            job = import_job_start(upload=form.cleaned_data["file"], country=form.cleaned_data["country"],
+                                   all_or_nothing=not form.cleaned_data["valid_only"], actor=request.user)
+        except ServiceError as exc:
+            form.add_error("file", " ".join(exc.messages))
             return None
-        job.total_rows = rows
-        job.save(update_fields=["total_rows"])
-        if rows > imports.limits()["background_rows"]:
-            imports.enqueue_job(job, confirm=False)
-            messages.info(request, f"{name}: about {rows:,} rows, checked in the background. "
-                                   "This page follows its progress.")
+        mapping_url = self._url("import_mapping", job.uuid)
+        vendor, sku = form.cleaned_data.get("vendor"), form.cleaned_data.get("sku")
+        if vendor or sku:
+            # Defaults given with the upload: remembered with these headers' mapping.
+            try:
+                header = imports.header_read(job.file.path)
+            except files.ImportFileError:
+                header = None  # the preview says why
+            if header is not None:
+                options = imports.import_options(header, country=job.country,
+                                                 vendor=vendor.name if vendor else "",
+                                                 sku=sku.code if sku else "")
+                if options.needs_mapping:  # the mapping step asks the rest, with these defaults
+                    return f"{mapping_url}?{urlencode({'vendor': options.vendor, 'sku': options.sku})}"
+                import_mapping_save(signature=imports.header_signature(header),
+                                    columns=options.mapping or {}, vendor=options.vendor,
+                                    sku=options.sku, country=options.country, actor=request.user)
+        if not self._dispatch_preview(request, job):
+            return mapping_url
+        return self._url("import_job", job.uuid)
+
+    def _dispatch_preview(self, request, job: ImportJob) -> bool:
+        """Check the file (now, or in the background), unless its headers need the mapping
+        step first (False)."""
+        if imports.job_options(job).needs_mapping:
+            return False
+        if import_job_dispatch(job=job, confirm=False):
+            messages.info(request, f"{job.original_name}: about {job.total_rows:,} rows, checked in "
+                                   "the background. This page follows its progress.")
+        return True
+
+    def import_mapping_view(self, request, job):
+        """The mapping step: which file column is which field. Saving remembers it for the
+        next file with the same headers; a job already previewed is checked again as a new
+        upload of the same file."""
+        job = self._job(request, job)
+        here = self._url("import_job", job.uuid)
+        if job.confirmed_at is not None or job.status in (J.RUNNING, J.DONE) or job.files_purged_at:
+            messages.error(request, "This import is past its mapping step; upload the file again.")
+            return HttpResponseRedirect(here)
+        try:
+            header, samples = imports.header_samples(job.file.path)
+        except (files.ImportFileError, OSError) as exc:
+            messages.error(request, f"{job.original_name}: {exc}")
+            return HttpResponseRedirect(here)
+        options = imports.import_options(header, country=job.country)
+        kwargs = {"header": header, "samples": samples, "country_locked": job.country}
+        if request.method == "POST":
+            form = ImportMappingForm(request.POST, **kwargs)
+            if form.is_valid():
+                data = form.cleaned_data
+                import_mapping_save(signature=imports.header_signature(header), columns=data["columns"],
+                                    vendor=data["vendor_name"], sku=data["sku_code"],
+                                    country="" if job.country else data["country"], actor=request.user)
+                if job.status != J.PENDING:
+                    job = self._restart_job(request, job)
+                    if job is None:
+                        return HttpResponseRedirect(here)
+                self._dispatch_preview(request, job)
+                return HttpResponseRedirect(self._url("import_job", job.uuid))
         else:
-            imports.run_job(job.pk, confirm=False)
-        return job
+            initial = ImportMappingForm.initial_for(header, options)
+            for key in ("vendor", "sku"):  # defaults given on the upload form
+                initial[key] = request.GET.get(key) or initial[key]
+            form = ImportMappingForm(initial=initial, **kwargs)
+        plan = imports.header_plan(header)
+        context = self._context(request, f"Map the columns of {job.original_name}", job=job, form=form,
+                                unknown=plan.unknown, samples=samples,
+                                remembered=options.mapping is not None)
+        return TemplateResponse(request, self.import_mapping_template, context)
+
+    def _restart_job(self, request, job: ImportJob) -> ImportJob | None:
+        """A new job from the same stored file (its preview was read with another mapping)."""
+        try:
+            with open(job.file.path, "rb") as stream:
+                return import_job_start(upload=File(stream, name=job.original_name), country=job.country,
+                                        all_or_nothing=job.all_or_nothing, actor=request.user)
+        except (ServiceError, OSError) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+            return None
 
     def import_job_view(self, request, job):
         job = self._job(request, job)
+        if job.status == J.PENDING and imports.job_options(job).needs_mapping:
+            return HttpResponseRedirect(self._url("import_mapping", job.uuid))
         errors: list[list[str]] = []
         if job.error_file:
             with job.error_file.open("rb") as raw:
@@ -271,6 +434,8 @@ class NumberImportExportMixin:
             progress_url=self._url("import_progress", job.uuid),
             confirm_url=self._url("import_confirm", job.uuid),
             errors_url=self._url("import_errors", job.uuid) if job.error_file else "",
+            mapping_url=self._url("import_mapping", job.uuid)
+            if job.confirmed_at is None and job.status in (J.PREVIEWED, J.FAILED) else "",
         )
         return TemplateResponse(request, self.import_job_template, context)
 
@@ -279,30 +444,15 @@ class NumberImportExportMixin:
         here = self._url("import_job", job.uuid)
         if request.method != "POST":
             return HttpResponseRedirect(here)
-        with transaction.atomic():
-            job = ImportJob.objects.select_for_update().get(pk=job.pk)
-            if job.status != J.PREVIEWED or job.confirmed_at is not None:
-                messages.warning(request, "This import has already been confirmed.")
-                return HttpResponseRedirect(here)
-            all_or_nothing = not request.POST.get("valid_only")
-            valid = job.created_count + job.updated_count + job.unchanged_count
-            if all_or_nothing and job.rejected_count:
-                messages.error(request, f"Nothing imported: {job.rejected_count:,} rows are refused and "
-                                        "the import is all or nothing. Fix the file and upload it again, "
-                                        "or tick “Import only the valid rows”.")
-                return HttpResponseRedirect(here)
-            if not valid:
-                messages.error(request, "Nothing to import: no row is valid.")
-                return HttpResponseRedirect(here)
-            job.all_or_nothing = all_or_nothing
-            job.confirmed_at = timezone.now()
-            job.confirmed_by = request.user
-            job.save(update_fields=["all_or_nothing", "confirmed_at", "confirmed_by"])
-        if job.total_rows > imports.limits()["background_rows"]:
-            imports.enqueue_job(job, confirm=True)
+        try:
+            job = import_job_confirm(job=job, actor=request.user,
+                                     all_or_nothing=not request.POST.get("valid_only"))
+        except ServiceError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return HttpResponseRedirect(here)
+        if import_job_dispatch(job=job, confirm=True):
             messages.info(request, f"{job.original_name}: importing in the background.")
         else:
-            imports.run_job(job.pk, confirm=True)
             job.refresh_from_db()
             level = messages.SUCCESS if job.status == J.DONE else messages.ERROR
             messages.add_message(request, level, job.message)
@@ -333,4 +483,4 @@ class NumberImportExportMixin:
                             content_type="text/csv; charset=utf-8")
 
 
-__all__ = ["ImportUploadForm", "NumberImportExportMixin"]
+__all__ = ["ImportMappingForm", "ImportUploadForm", "NumberImportExportMixin"]

@@ -7,11 +7,14 @@ show what they answer.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -22,14 +25,17 @@ from django.db import connections
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
-from subscriptions.models import Organization, Subscription
+from subscriptions.selectors import partner_find
+from subscriptions.services import subscription_swap_number
 
 from .choices import CAPABILITIES, NumberState
 from .filters import NumberFilterSet
-from .forms import AddNumbersForm, lookup_by_uuid, lookup_partner
+from .forms import AddNumbersForm, picker
 from .models import PhoneNumber
 from .numbers import NumberError, pattern_q
 from .selectors import active_reservations_of
@@ -71,6 +77,24 @@ def estimate_count(queryset) -> int | None:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
+def count_fast(queryset, *, indexed: bool = True) -> tuple[int, bool]:
+    """(count, estimated): exact when the answer is small or the database is not PostgreSQL,
+    else the planner's estimate (no full COUNT(*) at 10 million rows). `indexed=False`: no
+    index serves the filter, so even a small answer stays an estimate (a bounded count
+    would read every candidate row to find the few)."""
+    estimate = estimate_count(queryset)
+    if estimate is None:
+        return queryset.count(), False
+    if estimate < EXACT_COUNT_BELOW and indexed:
+        # The planner can underestimate (a regex on an expression); a bounded count
+        # stops at the bound instead of counting every match.
+        bounded = queryset[: EXACT_COUNT_BELOW + 1].count()
+        if bounded <= EXACT_COUNT_BELOW:
+            return bounded, False
+        estimate = bounded
+    return estimate, True
+
+
 class EstimatedCountPaginator(Paginator):
     """Counts exactly when the answer is small, else trusts the planner's estimate.
 
@@ -81,18 +105,8 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        estimate = estimate_count(self.object_list)
-        if estimate is None:
-            return super().count
-        if estimate < EXACT_COUNT_BELOW:
-            # The planner can underestimate (a regex on an expression); a bounded count
-            # stops at the bound instead of counting every match.
-            bounded = self.object_list[: EXACT_COUNT_BELOW + 1].count()
-            if bounded <= EXACT_COUNT_BELOW:
-                return bounded
-            estimate = bounded
-        self.estimated = True
-        return estimate
+        count, self.estimated = count_fast(self.object_list)
+        return count
 
 
 class NumberChangeList(ChangeList):
@@ -194,7 +208,7 @@ class InputFilter(admin.ListFilter):
     def has_output(self) -> bool:
         return True
 
-    def expected_parameters(self) -> list[str]:
+    def expected_parameters(self) -> list[str | None]:
         return [self.parameter_name]
 
     def value(self) -> str:
@@ -234,52 +248,75 @@ class RoutingFilter(InputFilter):
     parameter_name = "routing"
 
 
-class VisibleToFilter(InputFilter):
+class PickerFilter(InputFilter):
+    """A filter by organization or subscription, picked by name (the admin's autocomplete).
+
+    The value in the URL is the record's id or its uuid (links from other pages use the
+    uuid); resolving it to an id first lets PostgreSQL use the foreign-key index and its
+    statistics, where a join on the uuid makes it guess."""
+
+    template = "admin/inventory/input_filter.html"
+    placeholder = "name, domain or uuid"
+    field = ""  # PhoneNumber's foreign key that is filtered and whose autocomplete is used
+    label = ""
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        self.found = None
+
+    def target(self) -> Any:
+        return PhoneNumber._meta.get_field(self.field).related_model
+
+    def queryset(self, request, queryset):
+        if not self.text:
+            return queryset
+        self.found = self.lookup(self.text)
+        if self.found is None:
+            messages.error(request, f"{self.title}: no {self.label} is “{self.text}”.")
+            return queryset.none()
+        return queryset.filter(**{f"{self.field}_id": self.found.pk})
+
+    def lookup(self, text: str) -> Any:
+        model = self.target()
+        if text.isdigit():
+            return model.objects.filter(pk=int(text)).first()
+        try:
+            key = uuid.UUID(text)
+        except ValueError:
+            return None
+        return model.objects.filter(uuid=key).first()
+
+    def widget_html(self) -> str:
+        field = forms.ModelChoiceField(self.target().objects.all(), required=False,
+                                       widget=picker(PhoneNumber, self.field))
+        field.widget.attrs.update({"aria-label": self.title, "style": "width: 100%"})
+        value = self.found.pk if self.found is not None else None
+        return field.widget.render(self.parameter_name, value, attrs={"id": f"filter-{self.parameter_name}"})
+
+    def choices(self, changelist):
+        for choice in super().choices(changelist):
+            yield {**choice, "widget": self.widget_html()}
+
+
+class VisibleToFilter(PickerFilter):
     title = "visible to (partner)"
     parameter_name = "visible_to"
-    placeholder = "partner uuid or domain"
+    field, label = "visible_to", "partner"
 
-    def queryset(self, request, queryset):
-        if not self.text:
-            return queryset
-        try:
-            partner = lookup_partner(self.text)
-        except ValidationError as exc:
-            messages.error(request, f"{self.title}: {' '.join(exc.messages)}")
-            return queryset.none()
-        return queryset.filter(visible_to_id=partner.pk)
+    def lookup(self, text: str) -> Any:
+        return super().lookup(text) or partner_find(text)
 
 
-class UuidFilter(InputFilter):
-    """Resolves the uuid to an id first: `subscription_id = 7` lets PostgreSQL use the
-    foreign-key index and its statistics, where a join on the uuid makes it guess."""
-
-    placeholder = "uuid"
-    model: Any = None
-    label = ""
-    field = ""
-
-    def queryset(self, request, queryset):
-        if not self.text:
-            return queryset
-        try:
-            found = lookup_by_uuid(self.model, self.text, self.label)
-        except ValidationError as exc:
-            messages.error(request, f"{self.title}: {' '.join(exc.messages)}")
-            return queryset.none()
-        return queryset.filter(**{self.field: found.pk})
-
-
-class SubscriptionFilter(UuidFilter):
-    title = "subscription uuid"
+class SubscriptionFilter(PickerFilter):
+    title = "subscription"
     parameter_name = "subscription"
-    model, label, field = Subscription, "subscription", "subscription_id"
+    field, label = "subscription", "subscription"
 
 
-class OwnerFilter(UuidFilter):
-    title = "owner (organization uuid)"
+class OwnerFilter(PickerFilter):
+    title = "owner (organization)"
     parameter_name = "owner"
-    model, label, field = Organization, "organization", "organization_id"
+    field, label = "organization", "organization"
 
 
 class ReservedForFilter(InputFilter):
@@ -309,18 +346,100 @@ def pattern_search(request, queryset, term: str):
 # --- actions with an intermediate form --------------------------------------------------
 
 
+PAST = {"Reserve": "Reserved", "Assign": "Assigned", "Extend": "Extended", "Release": "Released",
+        "Lock": "Locked", "Unlock": "Unlocked", "Delete": "Deleted", "Recover": "Recovered",
+        "Mass edit": "Updated", "Add numbers": "Added", "Swap": "Swapped",
+        "Set reserved for": "Updated"}
+MAX_LINKED = 200  # numbers named in a "view them" link (the URL stays short)
+
+
+def day(value: dt.datetime | None) -> str:
+    """A date as every admin screen writes it: 29 Dec 2026, in the configured zone."""
+    return timezone.localtime(value).strftime("%-d %b %Y") if value else "—"
+
+
+def moment(value: dt.datetime | None) -> str:
+    """A time as every admin screen writes it: 29 Dec 2026 14:05, in the configured zone."""
+    return timezone.localtime(value).strftime("%-d %b %Y %H:%M") if value else "—"
+
+
+def numbers_url(*, ids: list[int] | None = None, e164s: list[str] | None = None) -> str:
+    """The number list showing exactly these numbers (the All tab)."""
+    url = reverse("admin:inventory_phonenumber_changelist")
+    if ids is not None:
+        return f"{url}?{urlencode({'id__in': ','.join(str(i) for i in ids[:MAX_LINKED])})}"
+    return f"{url}?{urlencode({'e164__in': ','.join((e164s or [])[:MAX_LINKED])})}"
+
+
+def _one(values: list[Any]) -> Any:
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def done_sentence(verb: str, done: list[PhoneNumber]) -> str:
+    """"Reserved 3 numbers for Beta Logistics until 29 Dec 2026": the holder and the end
+    when the done numbers share them."""
+    text = f"{PAST.get(verb, verb)} {len(done)} number{'' if len(done) == 1 else 's'}"
+    holder = _one([n.subscription_id or n.organization_id for n in done])
+    if holder is not None:
+        sub, org = done[0].subscription, done[0].organization
+        if sub is not None:
+            text += f" to {sub.plan or sub.get_kind_display()} of {sub.organization.name}"
+        elif org is not None:
+            text += f" for {org.name}"
+    ends = _one([n.expires_at.date() if n.expires_at else None for n in done])
+    if ends is not None:
+        text += f" until {day(done[0].expires_at)}"
+    return text
+
+
 def report_result(model_admin, request, verb: str, result: TransitionResult) -> None:
-    """"N done, M refused" and each refusal with its number and reason."""
-    summary = f"{verb}: {result.summary()}."
+    """What happened, in words, with a link to exactly those numbers; refusals as a
+    separate warning listing each number and its reason, linking to exactly those."""
+    if result.done:
+        link = format_html('<a href="{}">view them</a>', numbers_url(ids=[n.pk for n in result.done]))
+        model_admin.message_user(request, format_html("{} — {}.", done_sentence(verb, result.done), link),
+                                 messages.SUCCESS)
+    elif not result.rejected:
+        model_admin.message_user(request, f"{verb}: nothing to change ({result.summary()}).",
+                                 messages.INFO)
+    if result.unchanged and result.done:
+        model_admin.message_user(request, f"{len(result.unchanged)} already so (unchanged).",
+                                 messages.INFO)
     if not result.rejected:
-        model_admin.message_user(request, summary, messages.SUCCESS)
         return
     listed = list(result.rejected.items())[:MAX_LISTED_REFUSALS]
     more = len(result.rejected) - len(listed)
     items = format_html_join("", "<li>{}: {}</li>", listed)
     tail = format_html("<li>… and {} more refused</li>", more) if more > 0 else ""
-    message = format_html('{} Refused:<ul class="refusals">{}{}</ul>', summary, items, tail)
-    model_admin.message_user(request, message, messages.WARNING if result.done else messages.ERROR)
+    link = format_html('<a href="{}">view them</a>', numbers_url(e164s=list(result.rejected)))
+    refused = len(result.rejected)
+    message = format_html('{}: {} number{} refused — {}.<ul class="refusals">{}{}</ul>', verb, refused,
+                          "" if refused == 1 else "s", link, items, tail)
+    model_admin.message_user(request, message, messages.WARNING)
+
+
+def holders_of(queryset, limit: int = 1000) -> list[dict[str, Any]]:
+    """Who holds the selected numbers and until when (from the first `limit`, so that a
+    confirmation of "all 10 million" stays cheap)."""
+    rows = queryset.order_by("e164").values_list("organization__name", "subscription__plan",
+                                                 "expires_at")[:limit]
+    holders: dict[str, dict[str, Any]] = {}
+    for name, plan, ends in rows:
+        key = name or "no holder"
+        entry = holders.setdefault(key, {"name": key, "plan": plan or "", "count": 0, "ends": set()})
+        entry["count"] += 1
+        entry["ends"].add(day(ends) if ends else "no end")
+    return [{**h, "ends": ", ".join(sorted(h["ends"]))} for h in list(holders.values())[:10]]
+
+
+def back_to(request) -> str | None:
+    """Where to return after the action: the number's page when it started there."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return None
 
 
 def run_action(model_admin, request, queryset, *, title: str, verb: str, form_class,
@@ -330,8 +449,9 @@ def run_action(model_admin, request, queryset, *, title: str, verb: str, form_cl
 
     The form posts back to the change list with the same query string and the same
     selection (`select_across` keeps "all N matching" without listing a million ids).
+    Started from a number's page (`next`), it returns there with the result.
     """
-    form = form_class(request.POST if "apply" in request.POST else None, prefix="f")
+    form = form_class(request.POST if "apply" in request.POST else None, prefix="f", numbers=queryset)
     if "apply" in request.POST and form.is_valid():
         try:
             result = service(numbers=queryset, actor=request.user, **form.service_kwargs())
@@ -339,7 +459,8 @@ def run_action(model_admin, request, queryset, *, title: str, verb: str, form_cl
             form.add_service_error(" ".join(exc.messages))
         else:
             report_result(model_admin, request, verb, result)
-            return None
+            target = back_to(request)
+            return HttpResponseRedirect(target) if target else None
     count = queryset.count()
     sample = list(queryset.order_by("e164").values_list("e164", flat=True)[:10])
     opts = model_admin.model._meta
@@ -353,16 +474,30 @@ def run_action(model_admin, request, queryset, *, title: str, verb: str, form_cl
         "adminform": helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}),
         "count": count,
         "sample": sample,
+        "holders": holders_of(queryset),
         "destructive": destructive,
         "help_text": help_text,
         "action": request.POST.get("action", ""),
         "select_across": request.POST.get("select_across", "0"),
         "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "next": back_to(request) or "",
         "verb": verb,
         "media": model_admin.media + form.media,
     }
     return TemplateResponse(request, "admin/inventory/phonenumber/action_form.html", context)
+
+
+def number_swap_out(*, numbers, actor, new: PhoneNumber, remark: str) -> TransitionResult:
+    """The admin's swap: one assigned number out, `new` in, through subscription_swap_number."""
+    old = list(numbers.select_related("subscription")[:2])
+    if len(old) != 1:
+        raise ValidationError("Swap one number at a time: select exactly one assigned number.")
+    if old[0].subscription is None:
+        raise ValidationError(f"{old[0].e164} is {old[0].state}; only an assigned number can be "
+                              "swapped out.")
+    return subscription_swap_number(subscription=old[0].subscription, old=old[0], new=new, actor=actor,
+                                    remark=remark)
 
 
 # --- add numbers ------------------------------------------------------------------------
@@ -371,6 +506,7 @@ ADD_FIELDSETS = [
     (None, {"fields": ["numbers", "country"]}),
     ("Catalogue", {"fields": ["vendor", "sku", "capabilities", "is_golden", "is_ported_in"]}),
     ("Details", {"fields": ["visible_to", "tags", "notes", "state", "remark"]}),
+    ("Hold", {"fields": ["after_hold_state", "hold_days"]}),
 ]
 
 

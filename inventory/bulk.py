@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 COPY_THRESHOLD = 500  # below this, plain bulk_create is as fast and simpler
 
@@ -166,3 +166,73 @@ def update_same_with_history(model: type[models.Model], ids: Sequence[int], valu
             marks = ", ".join(["%s"] * len(part))
             cursor.execute(f"UPDATE {table} SET {assignments} WHERE id IN ({marks})", [*params, *part])
             cursor.execute(f"{insert} FROM {table} WHERE id IN ({marks})", [date, user_id, reason, *part])
+
+
+# --- the import's raw SQL ------------------------------------------------------------------
+
+
+def rows_by_unique(model: type[models.Model], field_name: str, values: list[str], *,
+                   chunk: int = 5000) -> list[models.Model]:
+    """The rows whose unique `field_name` is one of `values` (an import's diff read)."""
+    if _is_postgres():  # one array parameter instead of thousands
+        column = connection.ops.quote_name(model._meta.get_field(field_name).column)
+        return list(model.objects.raw(  # type: ignore[attr-defined]
+            f"SELECT * FROM {model._meta.db_table} WHERE {column} = ANY(%s)", [values]))
+    found: list[models.Model] = []
+    for start in range(0, len(values), chunk):
+        found.extend(model.objects.filter(  # type: ignore[attr-defined]
+            **{f"{field_name}__in": values[start : start + chunk]}))
+    return found
+
+
+def copy_insert_with_history(model: type[models.Model], template: models.Model,
+                             staged: Sequence[str], rows: Iterable[Sequence], *,
+                             user_id: int | None, reason: str, date: dt.datetime) -> None:
+    """New rows and their history rows, without a model instance per row (PostgreSQL).
+
+    The rows' own values (the `staged` attnames) go to a temporary table by COPY; one
+    INSERT … SELECT … RETURNING then creates the rows, feeding a second INSERT that writes
+    one history row each (user, reason and date as simple-history would). The other
+    columns are the same for every row and are taken from `template`, so model defaults
+    stay the source. A duplicate raises django.db.IntegrityError.
+    """
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    history = model.history.model  # type: ignore[attr-defined]
+    qn = connection.ops.quote_name
+    stage_cols = ", ".join(f"{qn(fields[a].column)} {fields[a].db_type(connection)}" for a in staged)
+    insert_cols, select_exprs, params = [], [], []
+    for attname, f in fields.items():
+        if f.primary_key:
+            continue
+        insert_cols.append(qn(f.column))
+        if attname in staged:
+            select_exprs.append(f"s.{qn(f.column)}")
+        else:
+            select_exprs.append("%s")
+            params.append(f.get_db_prep_save(getattr(template, attname), connection))
+    tracked = [f.column for f in history.tracked_fields]
+    meta = {"history_date": date, "history_user_id": user_id, "history_change_reason": reason,
+            "history_type": "+"}
+    sql = (
+        f"WITH new AS (INSERT INTO {qn(model._meta.db_table)} ({', '.join(insert_cols)}) "
+        f"SELECT {', '.join(select_exprs)} FROM _import_stage s ORDER BY s.seq RETURNING *) "
+        f"INSERT INTO {qn(history._meta.db_table)} "
+        f"({', '.join(qn(c) for c in tracked)}, {', '.join(meta)}) "
+        f"SELECT {', '.join(f'new.{qn(c)}' for c in tracked)}, {', '.join(['%s'] * len(meta))} FROM new"
+    )
+    params.extend(meta.values())
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS _import_stage (seq serial, {stage_cols}) "
+                       "ON COMMIT DROP")
+        cursor.execute("TRUNCATE _import_stage")
+        with cursor.cursor.copy(
+            f"COPY _import_stage ({', '.join(qn(fields[a].column) for a in staged)}) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+        with transaction.atomic():
+            # Checked per statement, the foreign keys cost about a third less than as
+            # millions of deferred trigger events fired at COMMIT; back to deferred after.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(sql, params)
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")

@@ -6,23 +6,35 @@ registry) and by the test set-up, which puts them back after a test empties the 
 
 from __future__ import annotations
 
-DEFAULT_POLICIES = [
-    ("manual", 28, "seeds: manual reserve"),
-    ("subscription_expired", 56, "seeds: subscription expired"),
-    ("subscription_terminated", 28, "seeds: subscription terminated"),
-    ("swapped_out", 1, "seeds: swapped out of a subscription"),
-    ("lock", 28, "peer docs"),
-    ("cooling", 0, "off; peers: Kazoo aging, VOSS cooling, JeraSoft hold"),
-    ("notice_lead", 7, "seeds: notice lead time"),
+# (cause, days, notes, is_ported_in): None = any number; True = the ported-in row.
+DEFAULT_POLICIES: list[tuple[str, int, str, bool | None]] = [
+    ("manual", 28, "seeds: manual reserve", None),
+    ("subscription_expired", 56, "seeds: subscription expired", None),
+    ("subscription_terminated", 28, "seeds: subscription terminated", None),
+    ("swapped_out", 1, "seeds: swapped out of a subscription", None),
+    ("lock", 28, "peer docs", None),
+    ("cooling", 0, "off; peers: Kazoo aging, VOSS cooling", None),
+    ("hold", 30, "seeds: JeraSoft hold while the package is suspended", None),
+    ("notice_lead", 7, "seeds: notice lead time", None),
+    # B3Networks' published periods for ported-in numbers.
+    ("manual", 28, "B3: ported-in, manual reserve", True),
+    ("subscription_expired", 84, "B3: ported-in, subscription expired", True),
+    ("subscription_terminated", 56, "B3: ported-in, subscription terminated", True),
+    ("swapped_out", 28, "B3: ported-in, swapped out", True),
 ]
-OUR_APPS = ("inventory", "subscriptions", "notifications")
+# The period a cause has when no LifecyclePolicy row matches (inventory.services.policies):
+# (cause, is_ported_in) → days, the any-number row under (cause, None).
+DEFAULT_DAYS: dict[tuple[str, bool | None], int] = {
+    (cause, ported): days for cause, days, _, ported in DEFAULT_POLICIES
+}
+OUR_APPS = ("inventory", "subscriptions", "notifications", "events", "api")
 
 
 def ensure_policies(apps) -> None:
     Policy = apps.get_model("inventory", "LifecyclePolicy")
-    for cause, days, notes in DEFAULT_POLICIES:
+    for cause, days, notes, ported in DEFAULT_POLICIES:
         Policy.objects.get_or_create(
-            cause=cause, country="", sku=None, is_ported_in=None,
+            cause=cause, country="", sku=None, is_ported_in=ported,
             defaults={"period_days": days, "notes": notes},
         )
 
@@ -33,7 +45,10 @@ def ensure_groups(apps) -> None:
     from django.contrib.auth.management import create_permissions
 
     for label in (*OUR_APPS, "auth"):
-        config = apps.get_app_config(label)
+        try:
+            config = apps.get_app_config(label)
+        except LookupError:  # not migrated yet at this step; api/0002 runs this again after it
+            continue
         had_module = getattr(config, "models_module", None)
         config.models_module = had_module or True
         create_permissions(config, apps=apps, verbosity=0)

@@ -23,6 +23,8 @@ from django.db.models.lookups import In
 from django.utils import timezone
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from numbermgmt.words import NO_WORD, YES_WORD, yes_no
+
 from .choices import CAPABILITIES
 
 # The header names are the import's column names, so an exported file imports back
@@ -32,10 +34,12 @@ COLUMNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("number", ("e164",), "number"),
     ("country", ("country",), "free"),
     ("vendor", ("vendor__name",), "free"),
+    ("reseller", ("vendor__reseller__name",), "free"),
     ("sku", ("sku__code",), "free"),
     ("state", ("state",), "plain"),
     ("capabilities", CAPABILITIES, "capabilities"),
     ("routing", ("routing",), "free"),
+    ("routing_reachable", ("state",), "reachable"),  # no while held (PhoneNumber.routing_reachable)
     ("golden", ("is_golden",), "yes_no"),
     ("ported_in", ("is_ported_in",), "yes_no"),
     ("tags", ("tags",), "tags"),
@@ -104,11 +108,12 @@ _PYTHON = {
     "number": lambda v: v,  # typed text, never neutralised: its `+` is part of the number
     "plain": lambda v: v or "",
     "free": lambda v: neutralise(v or ""),
-    "yes_no": lambda v: "yes" if v else "no",
+    "yes_no": yes_no,
     "capabilities": lambda *flags: ";".join(c for c, on in zip(CAPABILITIES, flags, strict=True) if on),
     "tags": lambda v: neutralise(v.strip(";")),
     "uuid": lambda v: str(v) if v else "",
     "when": _when,
+    "reachable": lambda state: yes_no(state != "hold"),
 }
 
 
@@ -158,8 +163,11 @@ def _sql(kind: str, lookups: tuple[str, ...]):
     if kind == "tags":
         return _nullif_empty(_neutralised(Func(F(lookup), Value(";"), function="btrim",
                                                output_field=TextField())))
+    if kind == "reachable":
+        return Case(When(**{lookup: "hold"}, then=Value(NO_WORD)), default=Value(YES_WORD),
+                    output_field=TextField())
     if kind == "yes_no":
-        return Case(When(**{lookup: True}, then=Value("yes")), default=Value("no"),
+        return Case(When(**{lookup: True}, then=Value(YES_WORD)), default=Value(NO_WORD),
                     output_field=TextField())
     if kind == "uuid":
         return Cast(lookup, CharField())
@@ -193,21 +201,27 @@ def text_rows(queryset: QuerySet, columns: list[str] | None = None) -> Iterator[
 # --- CSV ----------------------------------------------------------------------------------
 
 
-def _header_bytes(columns: list[str] | None = None) -> bytes:
+def _header(columns: list[str] | None, labels: dict[str, str] | None) -> list[str]:
+    """The header row: the column names, or the caller's words for them (`labels`)."""
+    return [(labels or {}).get(c[0], c[0]) for c in _selected(columns)]
+
+
+def _header_bytes(columns: list[str] | None = None, labels: dict[str, str] | None = None) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow([c[0] for c in _selected(columns)])
+    csv.writer(buffer, lineterminator="\n").writerow(_header(columns, labels))
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 def csv_chunks(queryset: QuerySet, *, columns: list[str] | None = None,
-               counter: list[int] | None = None) -> Iterator[bytes]:
+               counter: list[int] | None = None,
+               labels: dict[str, str] | None = None) -> Iterator[bytes]:
     """The CSV export in pieces of about 64 KB, for StreamingHttpResponse or a file.
 
     UTF-8 with a byte-order mark (so that Excel reads accents right; the import accepts
     it). `columns` picks and orders a subset of HEADER; `counter[0]` receives the number
-    of rows.
+    of rows; `labels` gives words for the header (the file then no longer imports back).
     """
-    yield _header_bytes(columns)
+    yield _header_bytes(columns, labels)
     if _postgres(queryset):
         yield from _copy_chunks(queryset, columns, counter)
         return
@@ -256,7 +270,8 @@ def write_csv(queryset: QuerySet, stream: IO[bytes], *, columns: list[str] | Non
 # --- XLSX ---------------------------------------------------------------------------------
 
 
-def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[str] | None = None) -> int:
+def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[str] | None = None,
+               labels: dict[str, str] | None = None) -> int:
     """Write the XLSX export (openpyxl write-only: rows go to disk as they come).
 
     Every cell is text: E.164 keeps its `+`, and the number column is formatted as text
@@ -267,7 +282,7 @@ def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[st
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("numbers")
-    sheet.append([c[0] for c in _selected(columns)])
+    sheet.append(_header(columns, labels))
     rows = 0
     for row in text_rows(queryset, columns):
         rows += 1

@@ -7,9 +7,25 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import F, Q
 
-from .choices import CAPABILITIES, NumberState
+from .choices import CAPABILITIES, NumberState, state_from_word
 from .models import PhoneNumber, Sku, Vendor
 from .numbers import NumberError, pattern_q
+
+
+class StateWordsField(forms.MultipleChoiceField):
+    """The state checkboxes, also accepting the seeds' words typed in a URL or the API
+    (`?state=In stock`, `Archive`), case-insensitively: inventory.choices.state_from_word."""
+
+    def valid_value(self, value: str) -> bool:
+        try:
+            state_from_word(value)
+        except ValueError:
+            return False
+        return True
+
+
+class StateFilter(django_filters.MultipleChoiceFilter):
+    field_class = StateWordsField
 
 
 class NumberFilterSet(django_filters.FilterSet):
@@ -19,7 +35,7 @@ class NumberFilterSet(django_filters.FilterSet):
                                        help_text="+65* · *1234 · +65 (prefix) · 65 (contains)")
     # distinct=False: a state filter cannot duplicate rows, and DISTINCT over every column
     # cost ~120 ms on 100k rows.
-    state = django_filters.MultipleChoiceFilter(choices=NumberState.choices, distinct=False)
+    state = StateFilter(choices=NumberState.choices, distinct=False, method="filter_state")
     sku = django_filters.ModelChoiceFilter(queryset=Sku.objects.all(), to_field_name="code")
     vendor = django_filters.ModelChoiceFilter(queryset=Vendor.objects.all(), to_field_name="name")
     country = django_filters.CharFilter(method="filter_country")
@@ -44,6 +60,21 @@ class NumberFilterSet(django_filters.FilterSet):
             return queryset.filter(pattern_q(value))
         except NumberError as exc:
             raise ValidationError({"number": str(exc)}) from exc
+
+    def filter_state(self, queryset, name, value):
+        if not value:
+            return queryset
+        states: set[str] = set()
+        condition = Q()
+        for word in value:
+            state, reason = state_from_word(word)
+            if reason:  # "Archive": deleted with that reason only
+                condition |= Q(state=state, delete_reason=reason)
+            else:
+                states.add(state)
+        if states:
+            condition |= Q(state__in=sorted(states))
+        return queryset.filter(condition)
 
     def filter_country(self, queryset, name, value):
         return queryset.filter(country=value.strip().upper())
@@ -81,7 +112,7 @@ def _sort_key(field: str):
     return Collate(F(field), "C") if connection.vendor == "postgresql" else F(field)
 
 
-class _ScopedOrderingFilter(django_filters.OrderingFilter):
+class ScopedOrderingFilter(django_filters.OrderingFilter):
     """Sorting with a stable tie-break and index-independent sort keys (see _sort_key)."""
 
     TEXT_FIELDS = frozenset({"e164", "state", "country", "reserved_for"})
@@ -101,64 +132,3 @@ class _ScopedOrderingFilter(django_filters.OrderingFilter):
             terms.append(key.desc(nulls_last=True) if descending else key.asc(nulls_last=True))
         terms.append(_sort_key("e164").asc())
         return qs.order_by(*terms)
-
-
-class PartnerNumberFilterSet(NumberFilterSet):
-    """The dashboard's search: NumberFilterSet minus ops-only fields, plus the partner's own
-    customers as choices. It only narrows the queryset it is given (numbers_visible_to), and
-    an invalid value (another partner's customer, a bad pattern) is a form error with an
-    empty result, never a silently dropped filter."""
-
-    vendor = None  # ops-only (DESIGN §6: the search fields minus vendor and routing)
-    routing = None
-    visible_to = None
-    owner = None
-    # distinct=False: MultipleChoiceFilter defaults to SELECT DISTINCT over every column, which
-    # doubled the cost of a state filter on 100k rows (~120 ms) and cannot remove anything here.
-    state = django_filters.MultipleChoiceFilter(choices=NumberState.choices, distinct=False)
-    customer = django_filters.ModelChoiceFilter(
-        queryset=None, field_name="organization", to_field_name="uuid", label="Customer",
-        empty_label="All customers",
-    )
-    expires = django_filters.DateFromToRangeFilter(field_name="expires_at", label="Ends between")
-    sort = _ScopedOrderingFilter(
-        fields=(
-            ("e164", "number"), ("state", "state"), ("country", "country"), ("sku__code", "sku"),
-            ("organization__name", "customer"), ("reserved_for", "reserved_for"),
-            ("expires_at", "expires"), ("state_changed_at", "since"),
-        ),
-        label="Sort",
-    )
-
-    def __init__(self, data=None, queryset=None, *, partner, **kwargs):
-        super().__init__(data, queryset=queryset, **kwargs)
-        from subscriptions.models import Organization
-
-        self.partner = partner
-        # Only the partner itself and its own customers are choices: any other uuid is a form
-        # error. Set before the form is first built (django-filter builds fields lazily).
-        self.filters["customer"].queryset = Organization.objects.filter(
-            Q(pk=partner.pk) | Q(parent=partner)
-        ).order_by("-kind", "name")
-        fields = self.form.fields
-        fields["customer"].label_from_instance = (
-            lambda org: f"{org.name} (own)" if org.pk == partner.pk else org.name
-        )
-        for name in ("state", "capability"):  # checkboxes read better than a multi-select
-            fields[name].widget = forms.CheckboxSelectMultiple(choices=fields[name].choices)
-        for name in ("golden", "ported_in"):
-            fields[name].widget.choices = [("unknown", "Any"), ("true", "Yes"), ("false", "No")]
-        for widget in fields["expires"].widget.widgets:
-            widget.input_type = "date"
-        fields["subscription"].widget.attrs["placeholder"] = "subscription uuid"
-        fields["number"].widget.attrs["placeholder"] = "+65* · *1234 · 6560"
-
-    def filter_queryset(self, queryset):
-        if not self.form.is_valid():
-            return queryset.none()
-        try:
-            return super().filter_queryset(queryset)
-        except ValidationError as exc:
-            for field, messages in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
-                self.form.add_error(field if field in self.form.fields else None, messages)
-            return queryset.none()

@@ -1,96 +1,254 @@
-"""Reading import files: bounded before parsing, streamed, checked cell by cell.
+"""Import files: cells → checked rows → the import rules, and the job runner.
 
-This module turns a CSV, XLSX or XLS file into checked rows (`services.ImportRow`) and
-feeds them to `services.numbers_import` in chunks; the rules about what a row may change
-live there. A million-row file is never held in memory: rows are read as a stream,
-checked, diffed against the database one chunk at a time and written set-wise.
+inventory.files bounds and reads the file; this module checks it cell by cell, turning it
+into checked rows (`ImportRow`) that it feeds to `numbers_import` in chunks; the rules
+about what a row may change live there (inventory.services.importing), and every write of
+an ImportJob in inventory.services.import_jobs. A million-row file is never held in
+memory: rows are read as a stream, checked, diffed against the database one chunk at a
+time and written set-wise.
 
 Row numbers are the spreadsheet's: the header is row 1, the first data row is row 2.
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import csv
 import datetime as dt
+import hashlib
+import io
 import logging
-import os
 import re
+import tempfile
 import time
 import uuid
-import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import phonenumbers
-from django.conf import settings
-from django.db import connection, transaction
+from django.core.files import File
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from subscriptions.choices import OrganizationKind
+from numbermgmt.words import parse_yes_no
+from subscriptions.choices import SubscriptionKind, SubscriptionStatus
 from subscriptions.models import Organization, Subscription
+from subscriptions.selectors import partner_find
 
-from . import services
-from .choices import CAPABILITIES, NumberState
+from . import exports
+from .choices import CAPABILITIES, ImportJobStatus, NumberState, state_from_word
 from .exports import neutralise
-from .models import PhoneNumber, Sku, Vendor
+from .files import MB, ImportFileError, Table, check_file, estimate_rows, limits, open_table
+from .models import ImportJob, ImportMapping, PhoneNumber, Sku, Vendor
 from .numbers import E164_RE, NumberError, check_e164, normalize
+from .services import ServiceError
+from .services.import_jobs import (
+    import_job_claim,
+    import_job_fail,
+    import_job_finish,
+    import_job_progress,
+    import_job_progress_close,
+)
+from .services.importing import ImportRow, numbers_import
+from .services.lifecycle import Allowance, hold_attrs_clean
 
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 20_000
+# An upload waiting for its mapping step is not checked by beat for this long.
+MAPPING_WAIT = dt.timedelta(days=1)
 KEEP_ERRORS = 1000  # kept in memory for the preview; the error file has them all
-MB = 1024 * 1024
 
-# Header names as people write them → the column they mean.
-HEADER_ALIASES = {
-    "number": "number", "e164": "number", "phone_number": "number", "phone": "number",
-    "did": "number",
-    "country": "country", "country_code": "country",
-    "vendor": "vendor", "operator": "vendor",
-    "sku": "sku", "sku_code": "sku",
-    "state": "state", "status": "state",
-    "capabilities": "capabilities", "capability": "capabilities",
-    "routing": "routing",
-    "golden": "golden", "is_golden": "golden",
-    "ported_in": "ported_in", "is_ported_in": "ported_in", "ported": "ported_in",
-    "tags": "tags",
-    "notes": "notes",
-    "visible_to": "visible_to",
-    "reserved_for": "reserved_for",
-    "expires_at": "expires_at", "expires": "expires_at", "ends": "expires_at",
-    "organization": "organization", "owner": "organization",
-    "organization_uuid": "organization_uuid", "owner_uuid": "organization_uuid",
-    "subscription": "subscription", "subscription_uuid": "subscription",
+# The columns an import reads (field → what the mapping step's drop-down calls it).
+IMPORT_FIELDS: dict[str, str] = {
+    "number": "Number", "country": "Country (ISO code)", "vendor": "Vendor (name)",
+    "sku": "SKU (code)", "state": "State", "capabilities": "Capabilities (voice;sms;fax)",
+    "routing": "Routing", "golden": "Golden (yes/no)", "ported_in": "Ported in (yes/no)",
+    "tags": "Tags", "notes": "Notes", "visible_to": "Visible to (partner uuid or domain)",
+    "reserved_for": "Reserved for (username)", "expires_at": "Expires at",
+    "after_hold": "After hold (reserved, available, deleted)", "hold_days": "Hold days",
+    "organization": "Organization / client (name or uuid)", "organization_uuid": "Organization uuid",
+    "subscription": "Subscription (uuid)",
 }
+# Header names as people (and the seeds' products) write them, normalised by _header_key
+# (case, spaces and punctuation folded to "_") → the column they mean.
+HEADER_ALIASES: dict[str, str] = {
+    **{name: name for name in IMPORT_FIELDS},
+    "e164": "number", "phone": "number", "phone_number": "number", "phone_no": "number",
+    "phone_nr": "number", "telephone": "number", "tel": "number", "msisdn": "number",
+    "did": "number", "did_number": "number", "did_no": "number", "numbers": "number",
+    "country_code": "country", "country_iso": "country",
+    "vendor_name": "vendor", "operator": "vendor", "carrier": "vendor", "provider": "vendor",
+    "supplier": "vendor",
+    "sku_code": "sku", "product": "sku", "product_code": "sku",
+    "status": "state", "did_status": "state",
+    "capability": "capabilities",
+    "route": "routing", "destination": "routing",
+    "is_golden": "golden",
+    "is_ported_in": "ported_in", "ported": "ported_in",
+    "tag": "tags",
+    "note": "notes", "comment": "notes", "comments": "notes", "remarks": "notes",
+    "expires": "expires_at", "ends": "expires_at", "expiry": "expires_at", "expiry_date": "expires_at",
+    "after_hold_state": "after_hold", "after_hold_status": "after_hold",
+    "hold_period": "hold_days",
+    "owner": "organization", "client": "organization", "customer": "organization",
+    "client_name": "organization", "customer_name": "organization",
+    "owner_uuid": "organization_uuid", "client_uuid": "organization_uuid",
+    "customer_uuid": "organization_uuid",
+    "subscription_uuid": "subscription",
+}
+# Columns of our own export that an import does not read (reseller, package, dates…):
+# known, so an exported file imports back with no mapping step, and ignored.
+EXPORT_ONLY = frozenset(name for name in exports.HEADER if name not in HEADER_ALIASES)
 REQUIRED = ("number", "vendor", "sku")  # and country, unless a default country is given
-TRUE = {"yes", "y", "true", "t", "1", "on", "x"}
-FALSE = {"no", "n", "false", "f", "0", "off"}
 CAPABILITY_SPLIT = re.compile(r"[;,|/\s]+")
 MAX_LENGTHS = {"routing": 100, "tags": 500, "reserved_for": 150}
+# Dates outside these years are refused per row: a year-1 or year-9999 value shifts out of
+# the calendar in another time zone and would break every list, search and export showing it.
+YEARS = (1900, 2999)
 
 
-class ImportFileError(Exception):
-    """The file as a whole cannot be imported (size, format, header); nothing was changed."""
+def header_key(raw: Any) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", _text(raw).lstrip("\ufeff").casefold()).strip("_")
 
 
-def limits() -> dict[str, int]:
-    conf = settings.NUMBERMGMT
-    max_bytes = int(conf.get("IMPORT_MAX_BYTES", 200 * MB))
-    return {
-        "max_bytes": max_bytes,
-        "max_rows": int(conf.get("IMPORT_MAX_ROWS", 2_000_000)),
-        "background_rows": int(conf.get("IMPORT_BACKGROUND_ROWS", 5000)),
-        # An XLSX is a zip: checked from its directory before anything is inflated.
-        "max_unzipped_bytes": int(conf.get("IMPORT_MAX_UNZIPPED_BYTES", max(1024 * MB, max_bytes))),
-        "max_inflate_ratio": int(conf.get("IMPORT_MAX_INFLATE_RATIO", 100)),
-        "max_xls_bytes": int(conf.get("IMPORT_MAX_XLS_BYTES", 64 * MB)),
-    }
+def header_signature(header: Sequence[Any]) -> str:
+    """Identifies a set of headers (case and punctuation aside): the key of a remembered mapping."""
+    keys = [header_key(h) for h in header]
+    return hashlib.sha256("\x1f".join(keys).rstrip("\x1f").encode()).hexdigest()
+
+
+@dataclass
+class HeaderPlan:
+    """Which file column feeds which field, after aliases and an explicit mapping."""
+
+    header: list[str]
+    columns: dict[str, int] = field(default_factory=dict)  # field → column index
+    ignored: list[str] = field(default_factory=list)  # read, not imported (export-only, or "ignore")
+    unknown: list[str] = field(default_factory=list)  # neither a field, an alias nor ours: ask
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # (header, field) not by its own name
+
+    def missing(self, *, vendor: str = "", sku: str = "", country: str = "") -> list[str]:
+        """Required fields neither a column nor a default gives."""
+        given = {"vendor": vendor, "sku": sku, "country": country}
+        return [name for name in ("number", "country", "vendor", "sku")
+                if name not in self.columns and not given.get(name)]
+
+    def describe(self) -> str:
+        return ", ".join(f"{header} → {name}" for header, name in self.renamed)
+
+
+def header_plan(header: Sequence[Any], *, mapping: Mapping[str, str] | None = None) -> HeaderPlan:
+    """Resolve a header row: `mapping` (header text → field, "" = ignore) wins over the
+    aliases. ImportFileError for a field fed twice, an unknown field or a mapped header the
+    file does not have."""
+    chosen: dict[str, str] = {}
+    for name, given in (mapping or {}).items():
+        wanted = (given or "").strip()
+        if wanted and wanted not in IMPORT_FIELDS:
+            raise ImportFileError(f"{wanted!r} is not a column an import reads "
+                                  f"(use one of {', '.join(IMPORT_FIELDS)}, or leave it empty to ignore)")
+        chosen[header_key(name)] = wanted
+    plan = HeaderPlan(header=[_text(h).lstrip("\ufeff") for h in header])
+    seen: set[str] = set()
+    for index, text in enumerate(plan.header):
+        key = header_key(text)
+        if not key:
+            continue
+        seen.add(key)
+        target: str | None = chosen[key] if key in chosen else HEADER_ALIASES.get(key)
+        if target is None:
+            (plan.ignored if key in EXPORT_ONLY else plan.unknown).append(text)
+            continue
+        if not target:
+            plan.ignored.append(text)
+            continue
+        if target in plan.columns:
+            first = plan.header[plan.columns[target]]
+            raise ImportFileError(f"the column {target!r} appears twice in the header "
+                                  f"({first!r} and {text!r})")
+        plan.columns[target] = index
+        if key != target:
+            plan.renamed.append((text, target))
+    if absent := [name for name in (mapping or {}) if header_key(name) not in seen]:
+        raise ImportFileError(f"the mapping names column{'s' if len(absent) > 1 else ''} the file "
+                              f"does not have: {', '.join(absent)}")
+    return plan
+
+
+def header_read(path: str | Path) -> list[Any]:
+    """The file's header row (its first row with any text), bounded like the import."""
+    kind = check_file(path)
+    with open_table(path, kind) as table:
+        return _header_row(table)
+
+
+def mapping_remembered(header: Sequence[Any]) -> ImportMapping | None:
+    """The mapping last confirmed for files with these headers, if any."""
+    return ImportMapping.objects.filter(header_signature=header_signature(header)).first()
+
+
+@dataclass
+class ImportOptions:
+    """How one file is read: the column mapping and the defaults for absent columns."""
+
+    mapping: dict[str, str] | None = None
+    vendor: str = ""
+    sku: str = ""
+    country: str = ""
+    # The admin asks first: a header it does not know, or a required column no one gave.
+    needs_mapping: bool = False
+
+
+def import_options(header: Sequence[Any], *, country: str = "", vendor: str = "",
+                   sku: str = "") -> ImportOptions:
+    """The remembered mapping of these headers (a default given here wins over its
+    defaults), or the aliases alone: then `needs_mapping` says whether the admin's mapping
+    step must come first (a header it does not know, a required column nothing gives)."""
+    remembered = mapping_remembered(header)
+    if remembered is not None:
+        saved = remembered.mapping
+        return ImportOptions(mapping=dict(saved.get("columns") or {}),
+                             vendor=vendor or saved.get("vendor", ""), sku=sku or saved.get("sku", ""),
+                             country=country or saved.get("country", ""))
+    plan = header_plan(header)
+    missing = plan.missing(vendor=vendor, sku=sku, country=country)
+    return ImportOptions(vendor=vendor, sku=sku, country=country,
+                         needs_mapping=bool(plan.unknown or missing))
+
+
+def header_samples(path: str | Path, *, rows: int = 3) -> tuple[list[Any], list[list[str]]]:
+    """The header and the first few data rows' cells as text, for the mapping step."""
+    kind = check_file(path)
+    samples: list[list[str]] = []
+    with open_table(path, kind) as table:
+        header = _header_row(table)
+        for _line, cells in table.rows:
+            if any(_text(c) for c in cells):
+                samples.append([_text(c) for c in cells])
+            if len(samples) >= rows:
+                break
+    return header, samples
+
+
+def job_options(job: ImportJob) -> ImportOptions:
+    """A job's options from its file's header; a file that cannot be read goes on to the
+    preview, which says why."""
+    try:
+        header = header_read(job.file.path)
+    except (ImportFileError, OSError):
+        return ImportOptions(country=job.country)
+    return import_options(header, country=job.country)
+
+
+def _header_row(table: Table) -> list[Any]:
+    for _line, cells in table.rows:
+        if any(_text(c) for c in cells):
+            return list(cells)
+    raise ImportFileError("the file has no header row (number, country, vendor, sku, …)")
 
 
 # --- errors and the summary ------------------------------------------------------------
@@ -124,13 +282,11 @@ class ImportSummary:
     error_count: int = 0  # errors (a row may have several)
     errors: list[RowError] = field(default_factory=list)  # the first KEEP_ERRORS
     ignored_columns: list[str] = field(default_factory=list)
+    mapped: str = ""  # "Phone No. → number, Carrier → vendor": columns read under another name
+    defaults: str = ""  # "vendor X, SKU Y": defaults standing in for absent columns
     file_error: str = ""
     imported: bool = False
     seconds: float = 0.0
-
-    @property
-    def valid(self) -> int:
-        return self.created + self.changed + self.unchanged
 
     def message(self) -> str:
         if self.file_error:
@@ -144,244 +300,9 @@ class ImportSummary:
         else:
             verdict = "nothing imported (all or nothing: fix the refused rows, or import only the valid ones)"
         ignored = f"; ignored columns: {', '.join(self.ignored_columns)}" if self.ignored_columns else ""
-        return f"{self.name}: {verdict}. {counts}{ignored}."
-
-
-# --- bounds and formats -----------------------------------------------------------------
-
-
-def sniff_kind(path: str | Path) -> str:
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if head.startswith(b"PK\x03\x04"):
-        return "xlsx"
-    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return "xls"
-    return "csv"
-
-
-def check_size(size: int) -> None:
-    bound = limits()["max_bytes"]
-    if size > bound:
-        raise ImportFileError(f"the file is {size / MB:,.1f} MB; at most {bound / MB:,.0f} MB")
-    if size == 0:
-        raise ImportFileError("the file is empty")
-
-
-def check_zip(path: str | Path) -> None:
-    """Refuse a zip bomb from the zip directory alone, before any member is inflated.
-
-    Python's zipfile never inflates a member past the size its directory declares, so
-    checking the declared sizes bounds what openpyxl can unpack.
-    """
-    bounds = limits()
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ImportFileError(f"not a readable XLSX file ({exc})") from None
-    if len(members) > 10_000:
-        raise ImportFileError(f"the spreadsheet holds {len(members):,} parts; a real one has a few dozen")
-    total = sum(m.file_size for m in members)
-    if total > bounds["max_unzipped_bytes"]:
-        raise ImportFileError(
-            f"the spreadsheet would unpack to {total / MB:,.0f} MB; at most "
-            f"{bounds['max_unzipped_bytes'] / MB:,.0f} MB"
-        )
-    ratio = bounds["max_inflate_ratio"]
-    for member in members:
-        if member.file_size > MB and member.file_size > ratio * max(member.compress_size, 1):
-            raise ImportFileError(
-                f"the spreadsheet part {member.filename} inflates "
-                f"{member.file_size / max(member.compress_size, 1):,.0f}-fold (at most {ratio}-fold "
-                "is accepted): this looks like a zip bomb"
-            )
-
-
-def check_file(path: str | Path) -> str:
-    """Size and (XLSX) inflate bounds; returns the format ("csv", "xlsx" or "xls")."""
-    size = os.path.getsize(path)
-    check_size(size)
-    kind = sniff_kind(path)
-    if kind == "xlsx":
-        check_zip(path)
-    elif kind == "xls" and size > limits()["max_xls_bytes"]:
-        # xlrd reads a whole workbook into memory; a real one (65,536 rows at most) is small.
-        raise ImportFileError(f"a legacy XLS file of {size / MB:,.0f} MB; at most "
-                              f"{limits()['max_xls_bytes'] / MB:,.0f} MB (save it as XLSX or CSV)")
-    return kind
-
-
-def detect_encoding(path: str | Path) -> str:
-    """UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252 / Latin-1."""
-    return _scan(path)[0]
-
-
-def _scan(path: str | Path) -> tuple[str, bool]:
-    """(encoding, whether the file holds a NUL byte): one pass over the bytes."""
-    with open(path, "rb") as f:
-        head = f.read(4)
-        if head.startswith(codecs.BOM_UTF8):
-            encoding = "utf-8-sig"
-        elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16", True
-        else:
-            encoding = "utf-8"
-        f.seek(0)
-        decoder = codecs.getincrementaldecoder(encoding)()
-        nul = False
-        try:
-            while block := f.read(MB):
-                nul = nul or b"\0" in block
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-            return encoding, nul
-        except UnicodeDecodeError:
-            pass
-        f.seek(0)
-        decoder = codecs.getincrementaldecoder("cp1252")()
-        try:
-            while block := f.read(MB):
-                nul = nul or b"\0" in block
-                decoder.decode(block)
-            return "cp1252", nul
-        except UnicodeDecodeError:
-            return "latin-1", True
-
-
-def sniff_delimiter(first_line: str) -> str:
-    """The delimiter the header line uses: headers never contain one, so count them."""
-    counts = {d: 0 for d in (",", ";", "\t", "|")}
-    quoted = False
-    for ch in first_line:
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch in counts:
-            counts[ch] += 1
-    best = max(counts, key=lambda d: counts[d])
-    if counts[best]:
-        return best
-    try:
-        return csv.Sniffer().sniff(first_line, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
-
-
-def estimate_rows(path: str | Path, kind: str | None = None) -> int:
-    """A cheap upper bound of the data rows, to choose between now and the background."""
-    kind = kind or sniff_kind(path)
-    if kind == "csv":
-        lines, last = 0, b"\n"
-        with open(path, "rb") as f:
-            while block := f.read(4 * MB):
-                lines += block.count(b"\n")
-                last = block[-1:]
-        if last != b"\n":
-            lines += 1  # a last line without newline
-        return max(lines - 1, 0)
-    with open_table(path, kind) as table:
-        return max((table.declared_rows or 1) - 1, 0)
-
-
-@dataclass
-class Table:
-    kind: str
-    rows: Iterator[tuple[int, list[Any]]]  # (spreadsheet row number, cells), header included
-    declared_rows: int | None = None
-    nul_possible: bool = True  # False when the reader knows no cell can hold a NUL
-
-
-@contextmanager
-def open_table(path: str | Path, kind: str | None = None) -> Iterator[Table]:
-    kind = kind or sniff_kind(path)
-    if kind == "xlsx":
-        with _open_xlsx(path) as table:
-            yield table
-    elif kind == "xls":
-        yield _open_xls(path)
-    else:
-        with _open_csv(path) as table:
-            yield table
-
-
-@contextmanager
-def _open_csv(path) -> Iterator[Table]:
-    encoding, nul = _scan(path)
-    with open(path, encoding=encoding, newline="") as stream:
-        first = stream.readline(64 * 1024)
-        stream.seek(0)
-        reader = csv.reader(stream, delimiter=sniff_delimiter(first))
-
-        def rows():
-            try:
-                yield from enumerate(reader, start=1)
-            except csv.Error as exc:
-                raise ImportFileError(f"not a readable CSV file near line {reader.line_num}: {exc}") from None
-
-        yield Table("csv", rows(), nul_possible=nul)
-
-
-@contextmanager
-def _open_xlsx(path) -> Iterator[Table]:
-    import openpyxl
-
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged or hostile file
-        raise ImportFileError(f"not a readable XLSX file ({type(exc).__name__}: {exc})") from None
-    try:
-        if not workbook.worksheets:
-            raise ImportFileError("the spreadsheet has no sheet")
-        sheet = workbook.worksheets[0]
-        declared = sheet.max_row
-        # The declared dimension may lie; do not let openpyxl pad rows up to it.
-        sheet.reset_dimensions()
-
-        def rows():
-            try:
-                for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                    yield number, list(values)
-            except ImportFileError:
-                raise
-            except Exception as exc:
-                raise ImportFileError(f"not a readable XLSX file ({type(exc).__name__}: {exc})") from None
-
-        yield Table("xlsx", rows(), declared_rows=declared, nul_possible=False)  # XML has no NUL
-    finally:
-        workbook.close()
-
-
-def _open_xls(path) -> Table:
-    import xlrd
-
-    try:
-        book = xlrd.open_workbook(path, on_demand=True)
-        sheet = book.sheet_by_index(0)
-    except Exception as exc:
-        raise ImportFileError(f"not a readable XLS file ({type(exc).__name__}: {exc})") from None
-
-    def cell(c) -> Any:
-        if c.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
-            return None
-        if c.ctype == xlrd.XL_CELL_DATE:
-            try:
-                return xlrd.xldate.xldate_as_datetime(c.value, book.datemode)
-            except Exception:
-                return c.value
-        if c.ctype == xlrd.XL_CELL_BOOLEAN:
-            return bool(c.value)
-        if c.ctype == xlrd.XL_CELL_ERROR:
-            return xlrd.error_text_from_code.get(c.value, "#ERROR")
-        return c.value
-
-    def rows():
-        try:
-            for r in range(sheet.nrows):
-                yield r + 1, [cell(c) for c in sheet.row(r)]
-        finally:
-            book.release_resources()
-
-    return Table("xls", rows(), declared_rows=sheet.nrows)
+        mapped = f"; columns: {self.mapped}" if self.mapped else ""
+        defaults = f"; defaults: {self.defaults}" if self.defaults else ""
+        return f"{self.name}: {verdict}. {counts}{mapped}{defaults}{ignored}."
 
 
 # --- cells ------------------------------------------------------------------------------
@@ -408,12 +329,10 @@ def _bool(value: Any) -> bool | None:
         return value
     if isinstance(value, int | float) and value in (0, 1):
         return bool(value)
-    text = _text(value).lower()
-    if text in TRUE:
-        return True
-    if text in FALSE:
-        return False
-    raise ValueError
+    flag = parse_yes_no(_text(value))
+    if flag is None:
+        raise ValueError
+    return flag
 
 
 def _datetime(value: Any) -> dt.datetime:
@@ -423,48 +342,57 @@ def _datetime(value: Any) -> dt.datetime:
         parsed = dt.datetime.combine(value, dt.time())
     else:
         text = _text(value)
-        parsed = parse_datetime(text) or (
+        found = parse_datetime(text) or (
             dt.datetime.combine(d, dt.time()) if (d := parse_date(text)) else None
         )
-        if parsed is None:
+        if found is None:
             raise ValueError
+        parsed = found
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed)
-    return parsed
+    # Year 9999 at -05:00, or year 1 at +05:00, has no UTC value: OverflowError, a row error.
+    return parsed.astimezone(dt.UTC)
 
 
 class RowChecker:
-    """Checks one row's cells and turns them into a services.ImportRow, or row errors."""
+    """Checks one row's cells and turns them into a ImportRow, or row errors.
 
-    def __init__(self, header: list[Any], *, country: str | None):
-        self.columns: dict[str, int] = {}
-        self.ignored: list[str] = []
-        for index, raw in enumerate(header):
-            name = re.sub(r"[\s\-]+", "_", _text(raw).lstrip("\ufeff").lower()).strip("_")
-            if not name:
-                continue
-            key = HEADER_ALIASES.get(name)
-            if key is None:
-                self.ignored.append(_text(raw))
-                continue
-            if key in self.columns:
-                raise ImportFileError(f"the column {key!r} appears twice in the header")
-            self.columns[key] = index
+    `mapping` (header text → field or "" to ignore) comes from the admin's mapping step or
+    the command's --map; `vendor` / `sku` stand in for a column the file does not have.
+    """
+
+    def __init__(self, header: Sequence[Any], *, country: str | None,
+                 mapping: Mapping[str, str] | None = None, vendor: str | None = None,
+                 sku: str | None = None):
+        self.plan = header_plan(header, mapping=mapping)
+        self.columns: dict[str, int] = self.plan.columns
+        # Unknown headers are ignored here (and listed); the admin asks about them first.
+        self.ignored: list[str] = self.plan.ignored + self.plan.unknown
         self.default_country = (country or "").strip().upper() or None
-        missing = [c for c in REQUIRED if c not in self.columns]
-        if "country" not in self.columns and not self.default_country:
-            missing.insert(1, "country")
+        vendor, sku = (vendor or "").strip(), (sku or "").strip()
+        missing = self.plan.missing(vendor=vendor, sku=sku, country=self.default_country or "")
         if missing:
             raise ImportFileError(
                 f"missing column{'s' if len(missing) > 1 else ''}: {', '.join(missing)} "
-                f"(the header row has: {', '.join(_text(h) for h in header if _text(h)) or 'nothing'})"
+                f"(the header row has: {', '.join(h for h in self.plan.header if h) or 'nothing'})"
             )
         self.vendors = {name.casefold(): pk for pk, name in Vendor.objects.values_list("pk", "name")}
         self.skus = {code.casefold(): pk for pk, code in Sku.objects.values_list("pk", "code")}
+        # A default stands in for its absent column, as if every row had that value.
+        self.constant: dict[str, Any] = {}
+        if vendor and "vendor" not in self.columns:
+            if vendor.casefold() not in self.vendors:
+                raise ImportFileError(f"unknown vendor {vendor!r} (the default vendor)")
+            self.constant["vendor_id"] = self.vendors[vendor.casefold()]
+        if sku and "sku" not in self.columns:
+            if sku.casefold() not in self.skus:
+                raise ImportFileError(f"unknown SKU {sku!r} (the default SKU)")
+            self.constant["sku_id"] = self.skus[sku.casefold()]
         self.seen: dict[int, int] = {}
         self._partners: dict[str, int | None] = {}
         self._orgs: dict[str, Organization | None] = {}
         self._subs: dict[str, Subscription | None] = {}
+        self._org_subs: dict[int, tuple[Subscription | None, str]] = {}
         self.width = max(self.columns.values()) + 1
         self.number_index = self.columns["number"]
         self.country_index = self.columns.get("country")
@@ -481,13 +409,8 @@ class RowChecker:
     def partner(self, value: str) -> int | None:
         key = value.casefold()
         if key not in self._partners:
-            partners = Organization.objects.filter(kind=OrganizationKind.PARTNER)
-            found = None
-            if _is_uuid(value):
-                found = partners.filter(uuid=value).values_list("pk", flat=True).first()
-            if found is None:
-                found = partners.filter(domain__iexact=value).values_list("pk", flat=True).first()
-            self._partners[key] = found
+            found = partner_find(value)
+            self._partners[key] = found.pk if found else None
         return self._partners[key]
 
     def organization(self, value: str) -> Organization | None:
@@ -508,6 +431,16 @@ class RowChecker:
                 if _is_uuid(value) else None
             )
         return self._subs[value]
+
+    def only_subscription(self, org: Organization) -> tuple[Subscription | None, str]:
+        if org.pk not in self._org_subs:
+            found = list(Subscription.objects.select_related("organization").filter(
+                organization=org, kind=SubscriptionKind.SERVICE,
+                status=SubscriptionStatus.ACTIVE)[:2])
+            self._org_subs[org.pk] = (found[0], "") if len(found) == 1 else (
+                None, f"{org.name} has {'no' if not found else 'several'} active service "
+                      "subscription" + ("s" if found else "") + "; name the subscription (uuid)")
+        return self._org_subs[org.pk]
 
     # Per-column converters of the repetitive cells: raw value → (attrs, error). Files repeat
     # the same few vendors, SKUs and flags, so each distinct value is converted once.
@@ -587,7 +520,7 @@ class RowChecker:
                 attrs |= result[0]
         return attrs, problems
 
-    def check(self, line: int, cells: list[Any]) -> tuple[services.ImportRow | None, list[RowError]]:
+    def check(self, line: int, cells: list[Any]) -> tuple[ImportRow | None, list[RowError]]:
         if len(cells) < self.width:
             cells = list(cells) + [None] * (self.width - len(cells))
         if not any(cells):
@@ -611,7 +544,9 @@ class RowChecker:
         raw = cells[self.number_index]
         e164 = region = ""
         try:
-            if raw.__class__ is str and E164_RE.match(text := raw.strip()):
+            # The fast path only for plain ASCII: `\\d` matches any script's digits, and
+            # every other spelling goes through numbers.normalize (preview and import alike).
+            if raw.__class__ is str and (text := raw.strip()).isascii() and E164_RE.match(text):
                 e164 = text
             else:
                 e164 = normalize(raw, country or self.default_country)
@@ -620,12 +555,12 @@ class RowChecker:
             errors.append(RowError(line, "number", str(exc), _text(raw)))
             e164 = ""
         if e164:
-            key = int(e164[1:])
-            first = self.seen.get(key)
+            digits = int(e164[1:])
+            first = self.seen.get(digits)
             if first is not None:
                 errors.append(RowError(line, "number", f"duplicate of row {first}", e164))
             else:
-                self.seen[key] = line
+                self.seen[digits] = line
             if country and region and country != region:
                 errors.append(RowError(line, "country", f"the number {e164} is in {region}", country))
 
@@ -641,7 +576,7 @@ class RowChecker:
             if len(self.combos) < 50_000:
                 with contextlib.suppress(TypeError):
                     self.combos[combo] = converted
-        attrs = dict(converted[0])
+        attrs = {**self.constant, **converted[0]}
         for key, reason, value in converted[1]:
             errors.append(RowError(line, key, reason, value))
         for key in ("routing", "notes"):
@@ -653,18 +588,36 @@ class RowChecker:
                                    attrs["routing"][:40]))
 
         state = None
-        if "state" in col:
-            text = _text(cells[col["state"]]).lower()
-            if text in NumberState.values:
-                state = text
-            elif text:
-                errors.append(RowError(line, "state", f"unknown state (use {', '.join(NumberState.values)})",
-                                       text))
+        if "state" in col and (text := _text(cells[col["state"]])):
+            try:
+                state = state_from_word(text)[0]
+            except ValueError as exc:
+                errors.append(RowError(line, "state", str(exc), text))
+        # reserved_for: a present, empty cell keeps the number's flag (clearing it is the
+        # set-reserved-for action's, with a remark); a value sets it.
         reserved_for = None
-        if "reserved_for" in col:
-            reserved_for = _text(cells[col["reserved_for"]])
+        if "reserved_for" in col and (text := _text(cells[col["reserved_for"]])):
+            reserved_for = text
             if len(reserved_for) > MAX_LENGTHS["reserved_for"]:
                 errors.append(RowError(line, "reserved_for", "longer than 150 characters", reserved_for[:40]))
+        # after_hold (empty: left as it is) and hold_days (empty: the hold policy's), checked
+        # by the rule the add form and mass edit use.
+        for key, attname in (("after_hold", "after_hold_state"), ("hold_days", "hold_days")):
+            if key not in col:
+                continue
+            text = _text(cells[col[key]])
+            if key == "after_hold" and not text:
+                continue
+            if key == "after_hold":
+                with contextlib.suppress(ValueError):
+                    text = state_from_word(text)[0]  # the seeds' words: In stock, Archive…
+            values = {attname: text}
+            try:
+                hold_attrs_clean(values)
+            except ServiceError as exc:
+                errors.append(RowError(line, key, " ".join(exc.messages), text[:40]))
+            else:
+                attrs[attname] = values[attname]
         expires_at = None
         if "expires_at" in col:
             value = cells[col["expires_at"]]
@@ -674,6 +627,11 @@ class RowChecker:
                 except (ValueError, OverflowError):
                     errors.append(RowError(line, "expires_at",
                                            "not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM)", _text(value)))
+                else:
+                    if not YEARS[0] <= expires_at.year <= YEARS[1]:
+                        errors.append(RowError(line, "expires_at", f"outside the years {YEARS[0]} to "
+                                               f"{YEARS[1]}", _text(value)))
+                        expires_at = None
         organization = None
         org_key = "organization_uuid" if "organization_uuid" in col else "organization"
         if org_key in col:
@@ -687,9 +645,15 @@ class RowChecker:
             if text and (subscription := self.subscription(text)) is None:
                 errors.append(RowError(line, "subscription", "no subscription with this uuid", text))
 
+        if state == NumberState.ASSIGNED and subscription is None and organization is not None:
+            # A Client column without a subscription: the client's one active service.
+            subscription, reason = self.only_subscription(organization)
+            if subscription is None:
+                errors.append(RowError(line, "subscription", reason, organization.name))
+
         if errors:
             return None, errors
-        return services.ImportRow(
+        return ImportRow(
             line=line, e164=e164, country=region, attrs=attrs, state=state,
             organization=organization, subscription=subscription, reserved_for=reserved_for,
             expires_at=expires_at,
@@ -729,9 +693,14 @@ class ErrorReport:
 
 def import_file(path: str | Path, *, actor, name: str | None = None, country: str | None = None,
                 all_or_nothing: bool = True, dry_run: bool = False,
-                progress: Callable[[int], None] | None = None, error_stream: IO[str] | None = None,
-                chunk_rows: int = CHUNK_ROWS, now: dt.datetime | None = None) -> ImportSummary:
+                progress: Callable[[int], None] | None = None, error_stream: IO[str] | Any = None,
+                chunk_rows: int = CHUNK_ROWS, now: dt.datetime | None = None,
+                mapping: Mapping[str, str] | None = None, vendor: str | None = None,
+                sku: str | None = None) -> ImportSummary:
     """Import (or with dry_run, preview) one file; the summary says what happened.
+
+    The preview and the import are this one function (dry_run aside): the same reading,
+    mapping, cell checks and rules, so they agree on every row.
 
     One transaction for the whole file. All or nothing (the default): any refused row
     means nothing is written; after the first refusal the rest of the file is still
@@ -756,14 +725,13 @@ def import_file(path: str | Path, *, actor, name: str | None = None, country: st
         with open_table(path, kind) as table:
             if kind == "xls" and (table.declared_rows or 0) - 1 > max_rows:
                 raise ImportFileError(f"more than {max_rows:,} rows; at most {max_rows:,} per file")
-            checker = None
-            for _line, cells in table.rows:
-                if any(_text(c) for c in cells):
-                    checker = RowChecker(cells, country=country)
-                    break
-            if checker is None:
-                raise ImportFileError("the file has no header row (number, country, vendor, sku, …)")
+            checker = RowChecker(_header_row(table), country=country, mapping=mapping, vendor=vendor,
+                                 sku=sku)
             summary.ignored_columns = checker.ignored
+            summary.mapped = checker.plan.describe()
+            summary.defaults = ", ".join(f"{label} {value}" for label, value in
+                                         (("vendor", vendor), ("SKU", sku)) if value
+                                         and label.lower() not in checker.columns)
             checker.nul_possible = table.nul_possible
             try:
                 with transaction.atomic():
@@ -779,7 +747,7 @@ def import_file(path: str | Path, *, actor, name: str | None = None, country: st
         summary.file_error = str(exc)
         summary.imported = False
         report.write(RowError(0, "file", str(exc)))
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         summary.file_error = " ".join(exc.messages)
         summary.imported = False
         report.write(RowError(0, "file", summary.file_error))
@@ -790,7 +758,10 @@ def import_file(path: str | Path, *, actor, name: str | None = None, country: st
 def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, actor, remark: str,
          dry_run: bool, all_or_nothing: bool, max_rows: int, chunk_rows: int, progress,
          now: dt.datetime) -> None:
-    chunk: list[services.ImportRow] = []
+    chunk: list[ImportRow] = []
+    # One allowance for the whole file: a preview writes nothing, so chunk by chunk it would
+    # count each chunk against the subscription's allowance alone and pass rows the import refuses.
+    allowance = Allowance()
 
     def flush() -> None:
         if not chunk:
@@ -798,8 +769,8 @@ def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, a
         # All or nothing: once a row is refused nothing will be kept, so stop writing and
         # only check the rest (dry run), for a complete report.
         write = not dry_run and not (all_or_nothing and summary.refused)
-        outcome = services.numbers_import(rows=chunk, actor=actor, remark=remark, dry_run=not write,
-                                          now=now)
+        outcome = numbers_import(rows=chunk, actor=actor, remark=remark, dry_run=not write,
+                                 now=now, allowance=allowance)
         summary.created += outcome.created
         summary.changed += outcome.changed
         summary.unchanged += outcome.unchanged
@@ -824,7 +795,8 @@ def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, a
             for error in errors:
                 refuse(error)
             continue
-        chunk.append(row)
+        if row is not None:
+            chunk.append(row)
         if len(chunk) >= chunk_rows:
             flush()
     flush()
@@ -836,61 +808,30 @@ def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, a
 
 
 class JobProgress:
-    """Writes a running job's progress where the admin's poller can see it.
-
-    The import runs in one long transaction, so its own connection's writes stay invisible
-    until the end; on PostgreSQL progress goes through a second, autocommit connection.
-    """
+    """Reports a running job's progress at most every `every` seconds (import_job_progress
+    writes it where the admin's poller sees it, outside the import's transaction)."""
 
     def __init__(self, job_id: int, *, every: float = 0.5):
         self.job_id = job_id
         self.every = every
         self.last = 0.0
-        self.side = None
-        if connection.vendor == "postgresql":
-            try:
-                import psycopg
-
-                conf = connection.settings_dict
-                django_only = {"pool", "server_side_binding", "isolation_level", "assume_role"}
-                options = {k: v for k, v in conf.get("OPTIONS", {}).items() if k not in django_only}
-                self.side = psycopg.connect(
-                    dbname=conf["NAME"], user=conf.get("USER") or None,
-                    password=conf.get("PASSWORD") or None, host=conf.get("HOST") or None,
-                    port=conf.get("PORT") or None, autocommit=True, connect_timeout=2, **options,
-                )
-                self.side.execute("SET lock_timeout = '1s'")
-            except Exception:  # progress is nice to have, never a reason to fail an import
-                log.warning("import progress: no side connection", exc_info=True)
-                self.side = None
 
     def __call__(self, processed: int) -> None:
         if time.monotonic() - self.last < self.every:
             return
         self.last = time.monotonic()
-        if self.side is not None:
-            try:
-                self.side.execute("UPDATE inventory_importjob SET processed_rows = %s WHERE id = %s",
-                                  [processed, self.job_id])
-            except Exception:
-                log.warning("import progress: update failed", exc_info=True)
-
-    def close(self) -> None:
-        if self.side is not None:
-            self.side.close()
+        import_job_progress(job_id=self.job_id, processed=processed)
 
 
 def run_job(job_id: int, *, confirm: bool) -> str:
     """Preview (confirm=False) or import (confirm=True) an ImportJob's file.
 
     The job is claimed with a conditional UPDATE first, so a task delivered twice, or a
-    job resumed by beat while its own task starts, runs once.
+    job resumed by beat while its own task starts, runs once. The file is read with the
+    mapping remembered for its headers (the admin's mapping step), else by the aliases.
     """
-    from .choices import ImportJobStatus as J
-    from .models import ImportJob
-    from .services import import_job_claim, import_job_fail
-
     job = ImportJob.objects.get(pk=job_id)
+    options = job_options(job)
     try:
         total = estimate_rows(job.file.path)
     except Exception:
@@ -899,71 +840,38 @@ def run_job(job_id: int, *, confirm: bool) -> str:
         return ImportJob.objects.values_list("status", flat=True).get(pk=job.pk)
     job.refresh_from_db()
     actor = (job.confirmed_by or job.created_by) if confirm else job.created_by
-    progress = JobProgress(job.pk)
     errors = _SpooledText()
     try:
         summary = import_file(
-            job.file.path, actor=actor, name=job.original_name, country=job.country or None,
-            all_or_nothing=job.all_or_nothing, dry_run=not confirm, progress=progress,
-            error_stream=errors,
+            job.file.path, actor=actor, name=job.original_name, country=options.country or None,
+            all_or_nothing=job.all_or_nothing, dry_run=not confirm, progress=JobProgress(job.pk),
+            error_stream=errors, mapping=options.mapping, vendor=options.vendor, sku=options.sku,
         )
     except Exception as exc:  # a bug, not bad input: keep the job readable and say so
         log.exception("import job %s failed", job.pk)
         import_job_fail(job_id=job.pk, message=f"The import failed unexpectedly "
                                                f"({type(exc).__name__}); nothing was imported.")
-        return J.FAILED
+        return ImportJobStatus.FAILED
     finally:
-        progress.close()
-    if summary.file_error:
-        status = J.FAILED
-    elif not confirm:
-        status = J.PREVIEWED
-    else:
-        status = J.DONE if summary.imported else J.FAILED
-    job.status = status
-    job.total_rows = job.processed_rows = summary.rows
-    job.created_count, job.updated_count = summary.created, summary.changed
-    job.unchanged_count, job.rejected_count = summary.unchanged, summary.refused
-    job.message = summary.message()
-    if job.error_file:
-        job.error_file.delete(save=False)
-    if summary.error_count or summary.file_error:
-        job.error_file.save(f"{Path(job.original_name).stem}-errors.csv", errors.as_file(),
-                            save=False)
-    if confirm or status == J.FAILED:
-        job.finished_at = timezone.now()
-    job.save()
-    return status
+        import_job_progress_close()
+    return import_job_finish(job_id=job.pk, confirm=confirm, summary=summary, errors=errors.as_file())
 
 
-def enqueue_job(job, *, confirm: bool) -> None:
-    """Queue a job for the worker after the commit; best-effort, never in the request's way.
-
-    If the broker cannot take it, the job waits as a row and beat's import_jobs_resume
-    starts it.
-    """
-    from .tasks_import import import_job
-
-    def send() -> None:
-        try:
-            import_job.apply_async(args=[job.pk], kwargs={"confirm": confirm}, retry=False)
-        except Exception:
-            log.warning("import job %s: the broker did not take it; beat will resume it", job.pk,
-                        exc_info=True)
-
-    transaction.on_commit(send)
+def job_runs_in_background(job: ImportJob) -> bool:
+    """Large files go to the worker; small ones are checked or imported in the request."""
+    return job.total_rows > limits()["background_rows"]
 
 
 def resume_jobs(*, older_than: dt.timedelta = dt.timedelta(minutes=1)) -> int:
     """Run jobs that have waited longer than older_than for a worker; returns how many ran."""
-    from .choices import ImportJobStatus as J
-    from .models import ImportJob
-
+    J = ImportJobStatus
     cutoff = timezone.now() - older_than
     ran = 0
-    for pk in list(ImportJob.objects.filter(status=J.PENDING, created_at__lt=cutoff)
-                   .values_list("pk", flat=True)):
-        run_job(pk, confirm=False)
+    waits = timezone.now() - MAPPING_WAIT
+    for job in list(ImportJob.objects.filter(status=J.PENDING, created_at__lt=cutoff)):
+        if job.created_at > waits and job_options(job).needs_mapping:
+            continue  # the admin's mapping step comes first (left a day, then checked as it is)
+        run_job(job.pk, confirm=False)
         ran += 1
     for pk in list(ImportJob.objects.filter(status=J.PREVIEWED, confirmed_at__lt=cutoff)
                    .values_list("pk", flat=True)):
@@ -975,19 +883,14 @@ def resume_jobs(*, older_than: dt.timedelta = dt.timedelta(minutes=1)) -> int:
 class _SpooledText:
     """A text sink for the error report (UTF-8 with BOM, for Excel) that spills to disk."""
 
-    def __init__(self):
-        import io
-        import tempfile
-
+    def __init__(self) -> None:
         self.raw = tempfile.SpooledTemporaryFile(max_size=4 * MB)  # noqa: SIM115 (lives with self)
         self.text = io.TextIOWrapper(self.raw, encoding="utf-8-sig", newline="")
 
     def write(self, text: str) -> int:
         return self.text.write(text)
 
-    def as_file(self):
-        from django.core.files import File
-
+    def as_file(self) -> File:
         self.text.flush()
         self.raw.seek(0)
         return File(self.raw)

@@ -8,6 +8,8 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from .choices import (
+    NUMBER_PERMISSIONS,
+    AfterHoldState,
     DeleteReason,
     ImportJobStatus,
     NumberState,
@@ -30,6 +32,7 @@ class Vendor(models.Model):
         limit_choices_to={"kind": "partner"},
     )
     notes = models.TextField(blank=True)
+    history = HistoricalRecords()  # the audit log: who changed what, when, and why
 
     class Meta:
         ordering = ["name"]
@@ -44,6 +47,7 @@ class Sku(models.Model):
     voice = models.BooleanField(default=True)
     sms = models.BooleanField(default=False)
     fax = models.BooleanField(default=False)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["code"]
@@ -108,6 +112,14 @@ class PhoneNumber(models.Model):
     after_cooling_state = models.CharField(
         max_length=16, choices=NumberState.choices, blank=True, editable=False
     )
+    after_hold_state = models.CharField(
+        "after hold", max_length=16, choices=AfterHoldState.choices,
+        default=AfterHoldState.RESERVED,
+        help_text="Where the number goes when a hold (its subscription suspended) runs out.",
+    )
+    hold_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Days a hold lasts; empty = the hold policy's."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -152,22 +164,16 @@ class PhoneNumber(models.Model):
             models.Index(fields=["id"], condition=Q(state="available", is_golden=False, reserved_for=""),
                          name="number_allocatable"),
         ]
-        permissions = [
-            ("reserve_number", "Can reserve numbers"),
-            ("lock_number", "Can lock numbers"),
-            ("unlock_number", "Can unlock numbers"),
-            ("assign_number", "Can assign numbers"),
-            ("release_number", "Can release numbers"),
-            ("extend_number", "Can extend reservations"),
-            ("delete_number", "Can delete numbers (life cycle)"),
-            ("recover_number", "Can recover deleted numbers"),
-            ("mass_edit_number", "Can mass-edit number attributes"),
-            ("import_phonenumber", "Can import numbers"),
-            ("export_phonenumber", "Can export numbers"),
-        ]
+        permissions = list(NUMBER_PERMISSIONS)  # one table, in choices.py
 
     def __str__(self) -> str:
         return self.e164
+
+    @property
+    def routing_reachable(self) -> bool:
+        """A held number keeps its routing, but calls to it do not get through (JeraSoft:
+        "a routing destination will be unreachable"); exports and the API say so."""
+        return self.state != NumberState.HOLD
 
     @property
     def tag_list(self) -> list[str]:
@@ -248,6 +254,7 @@ class LifecyclePolicy(models.Model):
     is_ported_in = models.BooleanField(null=True, blank=True, help_text="Empty = either.")
     period_days = models.PositiveIntegerField(help_text="0 = off (cooling) or immediate.")
     notes = models.CharField(max_length=200, blank=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["cause", "country", "sku"]
@@ -267,8 +274,8 @@ class LifecyclePolicy(models.Model):
                 None,
                 [
                     self.country,
-                    self.sku and self.sku.code,
-                    {True: "ported-in", False: "not ported-in"}.get(self.is_ported_in),
+                    self.sku.code if self.sku else "",
+                    {True: "ported-in", False: "not ported-in", None: ""}[self.is_ported_in],
                 ],
             )
         )
@@ -316,6 +323,17 @@ class ImportJob(models.Model):
     confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # A running job's lease: the worker renews it with each progress write; once it has run
+    # out the worker is taken for dead (killed, out of memory, restarted) and beat's
+    # import_jobs_recover_task runs the step again or fails the job (services.import_jobs).
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    worker = models.CharField(max_length=200, blank=True, editable=False,
+                              help_text="host:pid:run of the worker that holds (or last held) the job.")
+    attempts = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="Runs started of the current step (preview, then import).")
+    files_purged_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When the uploaded file and its error report were deleted (retention).")
 
     class Meta:
         ordering = ["-created_at"]
@@ -328,3 +346,21 @@ class ImportJob(models.Model):
         if not self.total_rows:
             return 100 if self.status == ImportJobStatus.DONE else 0
         return min(100, int(self.processed_rows * 100 / self.total_rows))
+
+
+class ImportMapping(models.Model):
+    """The column mapping last confirmed for one set of file headers (JeraSoft's "specify
+    columns names"): the next file with the same headers is read the same way, with no
+    mapping step. `mapping`: {"columns": {header: field or "" (ignore)}, "vendor", "sku",
+    "country": the defaults standing in for absent columns}."""
+
+    header_signature = models.CharField(max_length=64, unique=True)
+    mapping = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{header} → {field or 'ignore'}"
+                         for header, field in self.mapping.get("columns", {}).items())

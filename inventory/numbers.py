@@ -51,7 +51,7 @@ def _valid(parsed: phonenumbers.PhoneNumber) -> str | None:
     if possible in _POSSIBLE_REASONS:
         return _POSSIBLE_REASONS[possible]
     if not phonenumbers.is_valid_number(parsed):
-        region = phonenumbers.region_code_for_country_code(parsed.country_code)
+        region = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
         return f"not a valid number in {region}"
     return None
 
@@ -194,8 +194,11 @@ class ParsedSpec:
 
 
 def expand_range(start: str, end: str, *, country: str | None = None, limit: int | None = None):
-    """All numbers from start to end inclusive; both ends the same length and country."""
-    first, last = normalize(start, country), normalize(end, country)
+    """All numbers from start to end inclusive; both ends the same length and country.
+    An end shorter than the start names only the last digits: `+6568791111-222` is
+    `+6568791111` to `+6568791222` (JeraSoft writes `111-222`)."""
+    first = normalize(start, country)
+    last = _range_end(first, end, country)
     if len(first) != len(last):
         raise NumberError(f"range ends differ in length ({first} and {last})")
     if region_of(first) != region_of(last):
@@ -208,6 +211,20 @@ def expand_range(start: str, end: str, *, country: str | None = None, limit: int
         raise NumberError(f"range of {size:,} numbers is over the limit of {limit:,}")
     width = len(first) - 1
     return [f"+{n:0{width}d}" for n in range(low, high + 1)]
+
+
+def _range_end(first: str, end: str, country: str | None) -> str:
+    """The range's end as E.164: a number in full, or only its last digits (abbreviated)."""
+    digits = re.sub(r"\D", "", end)
+    try:
+        full = normalize(end, country)
+    except NumberError:
+        full = ""
+    if full and len(full) == len(first):
+        return full
+    if "+" not in end and 0 < len(digits) < len(first) - 1:
+        return first[: len(first) - len(digits)] + digits
+    return full or normalize(end, country)
 
 
 def split_items(spec: str | Iterable[str]) -> list[str]:

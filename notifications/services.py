@@ -12,6 +12,7 @@ moved before it went out is cancelled rather than sent: it would no longer be tr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -19,6 +20,7 @@ import smtplib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
+from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
@@ -26,11 +28,19 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from events.choices import EventType
+from events.services import NumberChange, NumberSnapshot, events_emit
+from inventory.choices import NumberState, PolicyCause, ReservationKind, ReservationStatus
+from inventory.models import LifecyclePolicy, Reservation
+from inventory.services.policies import Policies
+from subscriptions.models import Organization
+
 from .choices import NoticeKind, NoticeStatus
 from .models import Notice
 from .outbox import enqueue_best_effort
 
 logger = logging.getLogger(__name__)
+SEND_TASK = "notifications.notices_send_pending_task"
 BATCH = 2000
 MAX_NUMBERS_PER_EMAIL = 1000  # beyond this one email is split, to stay readable and deliverable
 ADVISORY_CLASS = 0x4E4F  # "NO": the namespace of the notice-group advisory locks
@@ -54,8 +64,6 @@ def _unique(addresses: Iterable[str]) -> list[str]:
 
 
 def _support_emails(partner_ids: Iterable[int | None]) -> dict[int, str]:
-    from subscriptions.models import Organization
-
     wanted = {i for i in partner_ids if i}
     return dict(Organization.objects.filter(pk__in=wanted).values_list("pk", "support_email"))
 
@@ -78,8 +86,6 @@ def reservation_recipients(reservation) -> list[str]:
 
 
 def _expiring_notice(reservation, number, *, now: dt.datetime, support: dict[int, str]) -> Notice:
-    from inventory.choices import ReservationKind
-
     is_lock = reservation.kind == ReservationKind.LOCK
     return Notice(
         kind=NoticeKind.LOCK_EXPIRING if is_lock else NoticeKind.RESERVATION_EXPIRING,
@@ -89,6 +95,26 @@ def _expiring_notice(reservation, number, *, now: dt.datetime, support: dict[int
         recipients=lock_recipients(number, support) if is_lock else reservation_recipients(reservation),
         due_at=now,
     )
+
+
+def _expiring_publish(notices: Sequence[Notice], *, now: dt.datetime) -> None:
+    """reservation.expiring for new expiring notices, one event per notice kind and 1,000
+    numbers (each with the end the notice names), in the transaction that writes them."""
+    by_kind: dict[str, list[NumberChange]] = defaultdict(list)
+    for notice in notices:
+        told = dataclasses.replace(NumberSnapshot.of(notice.number), expires_at=notice.ends_at)
+        by_kind[notice.kind].append(NumberChange(notice.number.e164, told, told))
+    for kind, changes in by_kind.items():
+        events_emit(type=EventType.RESERVATION_EXPIRING, actor=None, remark=f"{kind} notice queued",
+                    numbers_before_after=changes, data={"notice": kind}, now=now)
+
+
+def _write_expiring(notices: Sequence[Notice], *, now: dt.datetime) -> int:
+    """A batch of expiring notices and its events, committed together."""
+    with transaction.atomic():
+        written = _write(notices)
+        _expiring_publish(notices, now=now)
+    return written
 
 
 def _write(notices: Sequence[Notice]) -> int:
@@ -112,9 +138,6 @@ def notices_for_new_reservations(*, reservations: Sequence, now: dt.datetime) ->
     swap-out holds a number for one day, a short policy may do the same), so the notice
     exists exactly when the reservation does, and a send is kicked after the commit.
     """
-    from inventory.choices import PolicyCause
-    from inventory.services import Policies
-
     candidates = [r for r in reservations if r.pk and r.ends_at and r.ends_at > now]
     if not candidates:
         return 0
@@ -123,7 +146,9 @@ def notices_for_new_reservations(*, reservations: Sequence, now: dt.datetime) ->
     if not soon:
         return 0
     support = _support_emails(r.number.visible_to_id for r in soon)
-    written = _write([_expiring_notice(r, r.number, now=now, support=support) for r in soon])
+    notices = [_expiring_notice(r, r.number, now=now, support=support) for r in soon]
+    written = _write(notices)
+    _expiring_publish(notices, now=now)
     if written:
         kick_send()
     return written
@@ -148,10 +173,6 @@ def notices_queue_due(*, now: dt.datetime | None = None) -> int:
     which gives a new end, allows a new notice. Each batch commits on its own, so a crash
     loses nothing and a rerun resumes. Returns how many notices were written.
     """
-    from inventory.choices import NumberState, PolicyCause, ReservationStatus
-    from inventory.models import LifecyclePolicy, Reservation
-    from inventory.services import Policies
-
     now = now or timezone.now()
     lead = Policies(PolicyCause.NOTICE_LEAD)
     longest = max(
@@ -182,9 +203,9 @@ def notices_queue_due(*, now: dt.datetime | None = None) -> int:
             support[number.visible_to_id] = number.visible_to.support_email
         batch.append(_expiring_notice(reservation, number, now=now, support=support))
         if len(batch) >= BATCH:
-            written += _write(batch)
+            written += _write_expiring(batch, now=now)
             batch = []
-    written += _write(batch)
+    written += _write_expiring(batch, now=now)
     if written:
         kick_send()
     return written
@@ -203,8 +224,6 @@ def _obsolete(notice: Notice) -> str:
     """Why a notice is no longer true ("" when it still is)."""
     if notice.kind == NoticeKind.LOCK_EXPIRED:
         return ""
-    from inventory.choices import ReservationStatus
-
     reservation = notice.reservation
     if reservation.status != ReservationStatus.ACTIVE:
         return f"not sent: the {reservation.get_kind_display().lower()} was {reservation.status} first"
@@ -446,6 +465,5 @@ def notices_retry(*, notices: QuerySet[Notice], now: dt.datetime | None = None) 
 
 def kick_send() -> None:
     """Ask a worker to send pending notices soon (best effort, after the commit)."""
-    from .tasks import notices_send_pending as task
-
-    enqueue_best_effort(task)
+    # By name: notifications.tasks calls these services, so this module does not import it.
+    enqueue_best_effort(current_app.signature(SEND_TASK))

@@ -12,16 +12,16 @@ from . import services
 RETRY_HORIZON_SECONDS = 60
 
 
-@shared_task(name="notifications.notices_queue_due", ignore_result=True,
+@shared_task(name="notifications.notices_queue_due_task", ignore_result=True,
              autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
-def notices_queue_due() -> int:
+def notices_queue_due_task() -> int:
     """Write the notices of reservations and locks that end within the lead time."""
     return services.notices_queue_due()
 
 
-@shared_task(bind=True, name="notifications.notices_send_pending", ignore_result=True,
+@shared_task(bind=True, name=services.SEND_TASK, ignore_result=True,
              autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
-def notices_send_pending(self) -> int:
+def notices_send_pending_task(self) -> int:  # noqa: ANN001 - Celery's bound task
     """Send what is due; when a failed delivery's retry is near, come back for it then."""
     sent = services.notices_send_pending()
     wait = services.seconds_until_next_retry()

@@ -9,6 +9,8 @@ from pathlib import Path
 import csp.constants
 import dj_database_url
 
+from numbermgmt.words import parse_yes_no
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
@@ -17,7 +19,7 @@ def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    return parse_yes_no(value) is True
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -48,6 +50,7 @@ INSTALLED_APPS = [
     "import_export",
     "django_filters",
     "django_celery_beat",
+    "audit",
     "subscriptions",
     "inventory",
     "notifications",
@@ -57,6 +60,13 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "csp",
+    "partners",
+    "events",
+    "rest_framework",
+    "rest_framework_api_key",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -117,6 +127,15 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # PostgreSQL enforces "one policy per match" (NULLS NOT DISTINCT); SQLite cannot.
     SILENCED_SYSTEM_CHECKS = ["models.W047"]
+# A second connection to the same database, autocommit, for an import's progress: the import
+# runs in one long transaction, so its own writes stay unseen until it ends
+# (inventory.services.import_jobs). On SQLite progress stays on "default" (one writer).
+DATABASES["progress"] = {**DATABASES["default"], "CONN_MAX_AGE": 0, "AUTOCOMMIT": True}
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    _options = dict(DATABASES["default"].get("OPTIONS", {}))
+    _options.pop("pool", None)
+    _options["options"] = (_options.get("options", "") + " -c lock_timeout=1000").strip()
+    DATABASES["progress"]["OPTIONS"] = _options
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -187,6 +206,28 @@ NOTICE_RETRY_BACKOFF_SECONDS = [
 ]
 NOTICE_SEND_LEASE_SECONDS = int(os.environ.get("NOTICE_SEND_LEASE_SECONDS", "300"))
 SITE_URL = os.environ.get("SITE_URL", "").rstrip("/")
+
+# Webhooks (events app, README "Events and webhooks"): the delay before each retry of a
+# failed delivery (seconds; the default adds up to about 3 days), then the delivery is failed.
+WEBHOOK_RETRY_SCHEDULE = [
+    int(s) for s in os.environ.get(
+        "WEBHOOK_RETRY_SCHEDULE", "5,30,120,600,1800,3600,7200,14400,28800,43200,86400,86400"
+    ).split(",") if s.strip()
+]
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+# Loopback, private and link-local receivers (and plain http) only when set: tests, a lab.
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+WEBHOOK_SEND_CONCURRENCY = int(os.environ.get("WEBHOOK_SEND_CONCURRENCY", "8"))  # per sender
+# How long a rotated-out secret still signs deliveries (both signatures are sent meanwhile).
+WEBHOOK_SECRET_OVERLAP_HOURS = int(os.environ.get("WEBHOOK_SECRET_OVERLAP_HOURS", "24"))
+
+# Import jobs (README "Expiry, notices, Celery"): a running job's lease, renewed with its
+# progress; once it runs out the worker is taken for dead and the step is run again, up to
+# IMPORT_MAX_ATTEMPTS runs, then the job fails with the reason. Uploaded files and error
+# reports are deleted IMPORT_RETENTION_DAYS after the job ended (the job row stays).
+IMPORT_LEASE_SECONDS = int(os.environ.get("IMPORT_LEASE_SECONDS", "300"))
+IMPORT_MAX_ATTEMPTS = int(os.environ.get("IMPORT_MAX_ATTEMPTS", "2"))
+IMPORT_RETENTION_DAYS = int(os.environ.get("IMPORT_RETENTION_DAYS", "30"))
 
 # --- Celery ----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -260,11 +301,52 @@ NUMBERMGMT = {
 }
 SYSTEM_USERNAME = "system"
 
+# --- API (DESIGN §9) ---------------------------------------------------------------------
+# Requests per API key, e.g. "1000/min"; "0" turns the limit off.
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1000/min")
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.BoundedJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.problem_exception_handler",
+    "URL_FORMAT_OVERRIDE": None,  # ?format= is the export's csv|xlsx
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "OAS_VERSION": "3.1.0",
+    "TITLE": "numbermgmt API",
+    "DESCRIPTION": "Numbers, subscriptions and imports for the carrier's billing and provisioning "
+                   "systems. Authenticate with `Authorization: Bearer <key>`; errors are RFC 9457 "
+                   "problem+json; every POST and PATCH takes an `Idempotency-Key`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_NO_READ_ONLY_REQUIRED": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "NumberStateEnum": "inventory.choices.NumberState",
+        "ImportJobStatusEnum": "inventory.choices.ImportJobStatus",
+        "DeleteReasonEnum": "inventory.choices.DeleteReason",
+        "OrganizationKindEnum": "subscriptions.choices.OrganizationKind",
+        "SubscriptionKindEnum": "subscriptions.choices.SubscriptionKind",
+        "SubscriptionStatusEnum": "subscriptions.choices.SubscriptionStatus",
+        "EventTypeEnum": "events.choices.EventType",
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # httpx logs every webhook request at INFO; the delivery attempts are in the database.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
 # --- Security (README "Running it safely") -----------------------------------------------

@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/2fa/", include("ops.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("partner/", include("inventory.urls")),
+    path("partner/", include("partners.urls")),
+    path("api/v1/", include("api.urls")),
     path("healthz", healthz, name="healthz"),
 ]

@@ -13,5 +13,6 @@ class SubscriptionKind(models.TextChoices):
 
 class SubscriptionStatus(models.TextChoices):
     ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
     EXPIRED = "expired", "Expired"
     TERMINATED = "terminated", "Terminated"

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 from .choices import OrganizationKind, SubscriptionKind, SubscriptionStatus
 
@@ -30,6 +31,7 @@ class Organization(models.Model):
         max_length=253, blank=True, db_index=True, help_text="A partner's domain."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()  # the audit log: who changed what, when, and why
 
     class Meta:
         ordering = ["name"]
@@ -62,6 +64,7 @@ class Subscriber(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="subscribers"
     )
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["username"]
@@ -91,6 +94,7 @@ class Subscription(models.Model):
     )
     subscriber = models.CharField(max_length=150, blank=True, help_text="Username, optional.")
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-created_at"]
@@ -107,44 +111,12 @@ class Subscription(models.Model):
     def __str__(self) -> str:
         return f"{self.plan or self.get_kind_display()} · {self.organization.name} · {self.uuid}"
 
-    @property
-    def is_active(self) -> bool:
-        return self.status == SubscriptionStatus.ACTIVE
-
     def holds_numbers(self) -> bool:
         """Numbers point at it (assigned, or charged reservations of a DID reservation)."""
         return bool(self.pk) and (
             self.numbers.exists()  # type: ignore[attr-defined]
             or self.charged_reservations.filter(status="active").exists()  # type: ignore[attr-defined]
         )
-
-    def clean(self) -> None:
-        """Whatever form edits it: a subscription that holds numbers keeps its organization
-        and kind (its numbers would otherwise follow it to another tenant, or be stranded),
-        and its allowance is never below the numbers assigned to it."""
-        if not self.pk:
-            return
-        stored = Subscription.objects.filter(pk=self.pk).values("organization_id", "kind").first()
-        if stored is None:
-            return
-        errors: dict[str, str] = {}
-        if self.holds_numbers():
-            if stored["organization_id"] != self.organization_id:
-                errors["organization"] = (
-                    "It holds numbers: its organization cannot change. End it (its numbers are "
-                    "reserved) and start one for the other organization."
-                )
-            if stored["kind"] != self.kind:
-                errors["kind"] = "It holds numbers: its kind cannot change."
-        if self.number_allowance is not None:
-            assigned = self.numbers.filter(state="assigned").count()  # type: ignore[attr-defined]
-            if self.number_allowance < assigned:
-                errors["number_allowance"] = (
-                    f"It holds {assigned} assigned numbers: the allowance cannot be below that. "
-                    "Release or move numbers first."
-                )
-        if errors:
-            raise ValidationError(errors)
 
 
 def refuse_staff_partner(*, username: str, organization: Organization, is_staff: bool,
@@ -170,6 +142,7 @@ class PartnerMembership(models.Model):
         related_name="memberships",
         limit_choices_to={"kind": OrganizationKind.PARTNER},
     )
+    history = HistoricalRecords()
 
     def __str__(self) -> str:
         return f"{self.user} → {self.organization.name}"

@@ -27,12 +27,15 @@ def partner_find(value: str, *, by_name: bool = False) -> Organization | None:
     return found
 
 
-def partner_organization_ids(partner: Organization | int) -> list[int]:
-    """The partner and its customers as a plain id list (PostgreSQL indexes an IN list)."""
+def partner_organizations(partner: Organization | int) -> QuerySet[Organization]:
+    """The partner and its customers: the only organizations a partner user may name or see.
+
+    The one definition of "a partner's organizations" (the dashboard's scope, its filters,
+    its timeline)."""
     pk = partner if isinstance(partner, int) else partner.pk
-    return [pk, *Organization.objects.filter(parent_id=pk).values_list("pk", flat=True)]
+    return Organization.objects.filter(Q(pk=pk) | Q(parent_id=pk))
 
 
-def partner_organizations(partner: Organization) -> QuerySet[Organization]:
-    """The partner and its customers: the only organizations a partner user may name."""
-    return Organization.objects.filter(Q(pk=partner.pk) | Q(parent=partner))
+def partner_organization_ids(partner: Organization | int) -> list[int]:
+    """partner_organizations as a plain id list (PostgreSQL indexes an IN list)."""
+    return list(partner_organizations(partner).values_list("pk", flat=True))

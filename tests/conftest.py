@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils import timezone
+
+# One definition of the browser fixtures for every folder (two session-scoped Playwright
+# instances in one run collide: "Sync API inside the asyncio loop").
+pytest_plugins = ["tests.browser_support"]
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 # The product owner's real-world import files (shared/data/samples), copied into the
@@ -55,25 +60,81 @@ def _service_requirements(request):
 
 
 DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _shipped_rows(request):
-    """Put back the rows the migrations ship (policies, Ops groups) after a transactional
-    test emptied the tables, so no test depends on the order tests run in."""
-    marker = request.node.get_closest_marker("django_db")
-    if marker is None and not DB_FIXTURES & set(request.fixturenames):
-        return
-    transactional = (marker is not None and marker.kwargs.get("transaction")) or (
-        "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
-    )
-    request.getfixturevalue("transactional_db" if transactional else "db")
+def _data_steps() -> list[Callable[..., object]]:
+    """The RunPython steps of this project's own migrations, in the order `migrate` runs them:
+    the rows the migrations ship (policies, Ops groups, beat schedules and their later renames),
+    written by the migrations' own code, so a new data migration is covered without a list."""
+    from django.apps import apps
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+    from django.db.migrations.operations import RunPython
+
+    ours = {c.label for c in apps.get_app_configs() if Path(c.path).parent == ROOT}
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)
+    return [op.code for migration, _ in plan if migration.app_label in ours
+            for op in migration.operations if isinstance(op, RunPython)]
+
+
+_test_database_ready = False
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's, noting while the test database exists (the restore below must never
+    write to any other database)."""
+    global _test_database_ready
+    _test_database_ready = True
+    yield
+    _test_database_ready = False
+
+
+def _uses_database(item: pytest.Item) -> bool:
+    return _test_database_ready and (item.get_closest_marker("django_db") is not None or bool(
+        DB_FIXTURES & set(getattr(item, "fixturenames", ()))))
+
+
+def shipped_rows_missing() -> bool:
+    from django_celery_beat.models import PeriodicTask
+
     from inventory.models import LifecyclePolicy
 
-    if not (Group.objects.filter(name="Ops").exists() and LifecyclePolicy.objects.exists()):
-        from inventory.defaults import ensure_defaults
+    return not (Group.objects.filter(name="Ops").exists() and LifecyclePolicy.objects.exists()
+                and PeriodicTask.objects.exists())
 
-        ensure_defaults()
+
+def shipped_rows_restore() -> None:
+    """Run the data steps of the migrations again (they are idempotent: get_or_create, IF NOT
+    EXISTS), with the live app registry, in one transaction."""
+    from django.apps import apps
+    from django.db import connection
+
+    global _steps
+    _steps = _steps or _data_steps()
+    with connection.schema_editor() as editor:
+        for step in _steps:
+            step(apps, editor)
+
+
+_steps: list[Callable[..., object]] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    """The one place that keeps tests independent of their order: a transactional test ends
+    with a flush that empties every table, the migrated rows too; once its fixtures are torn
+    down, put those rows back (committed), so whatever runs next sees the migrated database."""
+    result = yield
+    if _uses_database(item):
+        from pytest_django.plugin import blocking_manager_key
+
+        with item.config.stash[blocking_manager_key].unblock():
+            if shipped_rows_missing():
+                shipped_rows_restore()
+    return result
 
 
 @pytest.fixture

@@ -9,27 +9,14 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.utils import timezone
 
 from tests.browser.conftest import login
 
 PASSWORD = "browser-pass-7310"
-# The live server needs committed data (a transactional test); serialized_rollback and the
-# fixture below keep the migrated rows (groups, policies) for the tests that run after these.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _leave_the_migrated_rows(django_db_blocker):
-    """The flush after each transactional test empties every table, the migrated rows too;
-    put them back once this module is done, as tests/inventory/test_concurrency.py does."""
-    yield
-    contents = getattr(connection, "_test_serialized_contents", None)
-    if contents:
-        with django_db_blocker.unblock():
-            connection.creation.deserialize_db_from_string(contents)
-            connection.close()
+# The live server needs committed data (a transactional test); the root conftest puts the
+# migrated rows back after the flush that ends each one.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -109,9 +96,9 @@ def test_partner_signs_in_filters_opens_a_number_and_exports(page, dashboard_wor
     with page.expect_download() as download_info:
         page.click("#export-csv")
     text = Path(download_info.value.path()).read_text(encoding="utf-8-sig")
-    exported = [row["number"] for row in csv.DictReader(io.StringIO(text))]
+    exported = [row["Number"] for row in csv.DictReader(io.StringIO(text))]
     assert exported == shown
-    assert {row["organization"] for row in csv.DictReader(io.StringIO(text))} == {"Harbour Logistics"}
+    assert {row["Held by"] for row in csv.DictReader(io.StringIO(text))} == {"Harbour Logistics"}
 
     # Open a number: its reservation and its timeline.
     page.click(f"#numbers-table a:text-is('{shown[0]}')")

@@ -194,7 +194,7 @@ def test_large_file_runs_as_a_background_job(client, ops_user, sample_catalog, s
 
 
 def test_task_runs_a_job_and_a_second_delivery_is_a_no_op(ops_user, sample_catalog):
-    from inventory.tasks_import import import_job
+    from inventory.tasks import import_job_task as import_job
 
     job = ImportJob.objects.create(
         file=SimpleUploadedFile("numbers-legacy.xls", (SAMPLES / "numbers-legacy.xls").read_bytes()),
@@ -210,7 +210,7 @@ def test_task_runs_a_job_and_a_second_delivery_is_a_no_op(ops_user, sample_catal
 
 
 def test_beat_resumes_a_job_whose_enqueue_was_missed(ops_user, sample_catalog):
-    from inventory.tasks_import import import_jobs_resume
+    from inventory.tasks import import_jobs_resume_task as import_jobs_resume
 
     job = ImportJob.objects.create(
         file=SimpleUploadedFile("numbers-basic.csv", (SAMPLES / "numbers-basic.csv").read_bytes()),
@@ -224,7 +224,7 @@ def test_beat_resumes_a_job_whose_enqueue_was_missed(ops_user, sample_catalog):
 
 def test_broker_down_leaves_the_job_queued(client, ops_user, sample_catalog, settings, monkeypatch,
                                            django_capture_on_commit_callbacks):
-    from inventory.tasks_import import import_job
+    from inventory.tasks import import_job_task as import_job
 
     def refuse(*args, **kwargs):
         raise ConnectionError("broker down")
@@ -239,12 +239,14 @@ def test_broker_down_leaves_the_job_queued(client, ops_user, sample_catalog, set
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases=["default", "progress"])
 def test_progress_is_visible_while_the_import_transaction_is_open(ops_user, sample_catalog):
-    """The import holds one transaction; progress goes through a second connection."""
-    from django.db import transaction
+    """The import holds one transaction; progress goes through the second alias (autocommit)."""
+    import psycopg
+    from django.db import connection, transaction
 
     from inventory.imports import JobProgress
+    from inventory.services.import_jobs import import_job_progress_close
 
     job = ImportJob.objects.create(file="imports/x.csv", original_name="x.csv", created_by=ops_user,
                                    status=ImportJobStatus.RUNNING, total_rows=1000)
@@ -253,9 +255,6 @@ def test_progress_is_visible_while_the_import_transaction_is_open(ops_user, samp
         with transaction.atomic():
             PhoneNumber.objects.exists()  # the main connection is inside its transaction
             progress(400)
-            import psycopg
-            from django.db import connection
-
             conf = connection.settings_dict
             with psycopg.connect(dbname=conf["NAME"], user=conf["USER"], host=conf["HOST"],
                                  port=conf["PORT"] or None, password=conf["PASSWORD"] or None) as other:
@@ -263,4 +262,4 @@ def test_progress_is_visible_while_the_import_transaction_is_open(ops_user, samp
                                      [job.pk]).fetchone()[0]
         assert seen == 400
     finally:
-        progress.close()
+        import_job_progress_close()

@@ -226,20 +226,6 @@ def test_export_then_reimport_is_a_no_op(tmp_path, sample_catalog, ops_user, cus
     assert PhoneNumber.history.count() == history
 
 
-def test_numbers_added_meanwhile_fail_the_import_cleanly(tmp_path, sample_catalog, ops_user, monkeypatch):
-    """Someone adds a number between the diff and the write: nothing is imported, no traceback."""
-    from inventory import services
-
-    import_file(csv_file(tmp_path, f"{HEAD}\n+6566600001,SG,M1 Trunks,SG-DID-STD", name="first.csv"),
-                actor=ops_user)
-    monkeypatch.setattr(services, "_numbers_by_e164", lambda e164s: [])  # the diff saw nothing
-    path = csv_file(tmp_path, f"{HEAD}\n+6566600002,SG,M1 Trunks,SG-DID-STD\n"
-                              "+6566600001,SG,M1 Trunks,SG-DID-STD", name="second.csv")
-    summary = import_file(path, actor=ops_user)
-    assert not summary.imported and "added by someone else" in summary.file_error
-    assert list(PhoneNumber.objects.values_list("e164", flat=True)) == ["+6566600001"]
-
-
 def test_many_different_changes_are_all_written_with_history(tmp_path, sample_catalog, ops_user):
     """Values that differ per row (not a shared mass edit) still land, each with its history row."""
     rows = "\n".join(f"+65667{i:05d},SG,M1 Trunks,SG-DID-STD,note {i},trunk-{i % 3}" for i in range(60))

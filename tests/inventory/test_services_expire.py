@@ -35,7 +35,7 @@ def test_a_reservation_expires_at_its_end_not_before(make_numbers, customer, ops
     assert numbers_expire_due(now=end) == 1
     n = fresh(number)
     assert (n.state, n.expires_at, n.organization, n.reserved_for, n.state_changed_at) == (
-        S.AVAILABLE, None, None, "", end)
+        S.AVAILABLE, None, None, "alice", end)  # the reserved-for flag outlives the reservation
     (r,) = Reservation.objects.filter(number=n)
     assert (r.kind, r.status, r.closed_at) == (ReservationKind.MANUAL, ReservationStatus.EXPIRED,
                                                end)

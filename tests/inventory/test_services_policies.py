@@ -50,8 +50,12 @@ def test_the_seeded_defaults(db):
         for p in LifecyclePolicy.objects.filter(country="", sku=None, is_ported_in=None)
     }
     assert rows == {C.MANUAL: 28, C.SUBSCRIPTION_EXPIRED: 56, C.SUBSCRIPTION_TERMINATED: 28,
-                    C.SWAPPED_OUT: 1, C.LOCK: 28, C.COOLING: 0, C.NOTICE_LEAD: 7}
+                    C.SWAPPED_OUT: 1, C.LOCK: 28, C.COOLING: 0, C.HOLD: 30, C.NOTICE_LEAD: 7}
     assert {cause: policy_days(cause) for cause in rows} == rows
+    ported = {p.cause: p.period_days
+              for p in LifecyclePolicy.objects.filter(country="", sku=None, is_ported_in=True)}
+    assert ported == {C.MANUAL: 28, C.SUBSCRIPTION_EXPIRED: 84, C.SUBSCRIPTION_TERMINATED: 56,
+                      C.SWAPPED_OUT: 28}
 
 
 def test_manual_reserve_and_lock_are_28_days(make_numbers, customer, ops_user, now):

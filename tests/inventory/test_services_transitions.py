@@ -219,13 +219,14 @@ def test_assign_of_a_number_held_by_another_subscription_is_refused(make_numbers
 
 
 def test_release_returns_the_number_and_forgets_the_holder(make_numbers, customer, ops_user, now):
+    """The organization goes; the user it is kept for stays (VOSS: until cleared)."""
     number = make_numbers(1)[0]
     number_reserve(numbers=[number], organization=customer, actor=ops_user, remark="r",
                    reserved_for="alice", now=now)
     number_release(numbers=[number], actor=ops_user, remark="not needed", now=now + DAY)
     n = fresh(number)
     assert (n.state, n.expires_at, n.organization, n.reserved_for, n.after_cooling_state) == (
-        S.AVAILABLE, None, None, "", "")
+        S.AVAILABLE, None, None, "alice", "")
     (r,) = reservations(n)
     assert (r["status"], r["closed_at"]) == (ReservationStatus.RELEASED, now + DAY)
 

@@ -10,7 +10,7 @@ import pytest
 from inventory.services import number_assign
 from notifications import outbox
 from notifications.models import Notice
-from notifications.tasks import notices_send_pending
+from notifications.tasks import notices_send_pending_task as notices_send_pending
 from subscriptions.services import subscription_swap_number
 
 from .conftest import REDIS_URL_FOR_TESTS, TEST_QUEUE, celery_broker
@@ -58,7 +58,7 @@ def test_with_redis_up_the_kick_puts_a_send_message_on_the_queue(
     import json
 
     message = json.loads(redis_db.lindex(TEST_QUEUE, 0))
-    assert message["headers"]["task"] == "notifications.notices_send_pending"
+    assert message["headers"]["task"] == "notifications.notices_send_pending_task"
 
 
 def test_no_kick_when_the_transaction_rolls_back(make_numbers, service, ops_user, now,

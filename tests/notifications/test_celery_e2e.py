@@ -26,8 +26,7 @@ from .conftest import REDIS_URL_FOR_TESTS, TEST_QUEUE, celery_broker, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.postgres, pytest.mark.redis,
-              pytest.mark.django_db(transaction=True),
-              pytest.mark.usefixtures("migrated_rows")]
+              pytest.mark.django_db(transaction=True)]
 
 
 def database_url() -> str:
@@ -121,9 +120,9 @@ def test_with_redis_down_the_action_succeeds_quickly_and_beat_sends_the_notice_l
         "notifications.migrations.0002_cancelled_status_and_default_schedules")
     migration.create_schedules(apps, None)
     every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period="seconds")
-    PeriodicTask.objects.filter(task="notifications.notices_send_pending").update(
+    PeriodicTask.objects.filter(task="notifications.notices_send_pending_task").update(
         interval=every_second, last_run_at=None)
-    PeriodicTask.objects.exclude(task="notifications.notices_send_pending").update(enabled=False)
+    PeriodicTask.objects.exclude(task="notifications.notices_send_pending_task").update(enabled=False)
 
     start_worker(beat=True)  # the broker is back, with a worker and beat
     (received,) = wait_for(smtp.messages, timeout=90, what="beat to send the missed notice")

@@ -17,8 +17,7 @@ from notifications.services import notices_queue_due, notices_send_pending
 
 DAY = dt.timedelta(days=1)
 RUNS = 4
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True),
-              pytest.mark.usefixtures("migrated_rows")]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def together(fn, runs: int = RUNS) -> list:

@@ -148,9 +148,9 @@ def test_default_schedules_exist_and_name_registered_tasks():
         for t in PeriodicTask.objects.select_related("interval").filter(enabled=True)
     }
     expected = {
-        "inventory.numbers_expire_due": (5, "minutes"),
-        "notifications.notices_queue_due": (15, "minutes"),
-        "notifications.notices_send_pending": (1, "minutes"),
+        "inventory.numbers_expire_due_task": (5, "minutes"),
+        "notifications.notices_queue_due_task": (15, "minutes"),
+        "notifications.notices_send_pending_task": (1, "minutes"),
         "subscriptions.subscriptions_expire_due": (1, "hours"),
     }
     assert {task: schedules.get(task) for task in expected} == expected
@@ -160,9 +160,9 @@ def test_default_schedules_exist_and_name_registered_tasks():
 def test_the_tasks_call_the_services_and_history_names_the_system(
         make_numbers, partner, customer, service, ops_user, now, mailoutbox):
     from inventory.services import number_assign
-    from inventory.tasks import numbers_expire_due
-    from notifications.tasks import notices_queue_due as queue_task
-    from notifications.tasks import notices_send_pending as send_task
+    from inventory.tasks import numbers_expire_due_task as numbers_expire_due
+    from notifications.tasks import notices_queue_due_task as queue_task
+    from notifications.tasks import notices_send_pending_task as send_task
     from subscriptions.tasks import subscriptions_expire_due
 
     assigned, locked = make_numbers(2, visible_to=partner)
@@ -192,7 +192,7 @@ def test_the_tasks_call_the_services_and_history_names_the_system(
 def test_a_lapsed_did_reservation_releases_its_charged_numbers_at_the_next_sweep(
         make_numbers, customer, make_subscription, ops_user, now):
     from inventory.services import number_extend
-    from inventory.tasks import numbers_expire_due
+    from inventory.tasks import numbers_expire_due_task as numbers_expire_due
     from subscriptions.tasks import subscriptions_expire_due
 
     (number,) = make_numbers(1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -12,15 +11,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from subscriptions.models import Organization, PartnerMembership, refuse_staff_partner
+from subscriptions.selectors import partner_find
 
 
 def find_partner(value: str) -> Organization:
     """A partner by uuid, domain or exact name; anything else is an error that says why."""
-    partners = Organization.objects.filter(kind="partner")
-    try:
-        found = partners.filter(uuid=uuid.UUID(value)).first()
-    except ValueError:
-        found = partners.filter(domain__iexact=value).first() or partners.filter(name=value).first()
+    found = partner_find(value, by_name=True)
     if found is None:
         raise CommandError(f"No partner organization with uuid, domain or name {value!r}.")
     return found

@@ -1,4 +1,10 @@
 """manage.py import_numbers FILE [--dry-run] [--country CC] [--valid-only] [--user NAME] [--errors OUT]
+                              [--map "Phone No.=number,Carrier=vendor"] [--vendor NAME] [--sku CODE]
+
+Headers are read by name and by the known aliases ("Phone No.", "DID", "Carrier",
+"Status", "Client"…); `--map` names the others (`Header=field`, `Header=` to ignore one),
+else the mapping last saved for these headers in the admin applies. `--vendor`, `--sku`
+and `--country` stand in for a column the file does not have.
 
 Exit status: 0 when the file was imported (with --dry-run: when it would import cleanly),
 1 when rows were refused (all or nothing: nothing was imported), 2 when the file itself
@@ -30,6 +36,11 @@ class Command(BaseCommand):
                             help="import the valid rows and skip refused ones (default: all or nothing)")
         parser.add_argument("--user", help="username the history names (default: the system user)")
         parser.add_argument("--errors", metavar="OUT.csv", help="also write every refused row to this CSV")
+        parser.add_argument("--map", action="append", default=[], metavar='"Header=field,…"',
+                            help="read a column as a field (number, vendor, sku, state, …), or "
+                                 "ignore it with 'Header='; may be repeated")
+        parser.add_argument("--vendor", help="vendor (name) of every row, for a file without a vendor column")
+        parser.add_argument("--sku", help="SKU (code) of every row, for a file without a sku column")
 
     def handle(self, *args, **options):
         path = Path(options["file"])
@@ -41,6 +52,17 @@ class Command(BaseCommand):
             if actor is None:
                 raise CommandError(f"no user {options['user']!r}", returncode=2)
         verbose = options["verbosity"] >= 2
+        mapping = self._mapping(options["map"])
+        country, vendor, sku = options["country"], options["vendor"], options["sku"]
+        if mapping is None:
+            # No --map: the mapping the admin remembered for these headers, if any.
+            try:
+                remembered = imports.import_options(imports.header_read(path), country=country or "")
+            except imports.ImportFileError:
+                remembered = imports.ImportOptions()  # the import says why
+            mapping = remembered.mapping
+            vendor, sku = vendor or remembered.vendor, sku or remembered.sku
+            country = country or remembered.country
 
         def progress(rows: int) -> None:
             if verbose:
@@ -51,9 +73,9 @@ class Command(BaseCommand):
             if options["errors"] else None  # noqa: SIM115
         try:
             summary = imports.import_file(
-                path, actor=actor, name=path.name, country=options["country"],
+                path, actor=actor, name=path.name, country=country,
                 all_or_nothing=not options["valid_only"], dry_run=options["dry_run"],
-                progress=progress, error_stream=error_stream,
+                progress=progress, error_stream=error_stream, mapping=mapping, vendor=vendor, sku=sku,
             )
         finally:
             if error_stream is not None:
@@ -71,3 +93,20 @@ class Command(BaseCommand):
             raise CommandError(summary.message(), returncode=1)
         self.stdout.write(f"{summary.message()} ({summary.seconds:,.1f} s)")
         sys.stdout.flush()
+
+    @staticmethod
+    def _mapping(values: list[str]) -> dict[str, str] | None:
+        """--map "Phone No.=number,Carrier=vendor" (repeatable) → {header: field}."""
+        if not values:
+            return None
+        mapping: dict[str, str] = {}
+        for value in values:
+            for item in (part.strip() for part in value.split(",")):
+                if not item:
+                    continue
+                header, equals, target = item.rpartition("=")
+                if not equals or not header.strip():
+                    raise CommandError(f"--map {item!r}: write Header=field (or Header= to ignore it)",
+                                       returncode=2)
+                mapping[header.strip()] = target.strip()
+        return mapping

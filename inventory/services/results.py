@@ -1,0 +1,279 @@
+"""What a service call returns, and the batch every state change goes through.
+
+A service locks its rows (inventory.services.locks), then decides number by number with
+`Batch.check` (keep / refuse / go on, from `ALLOWED_TRANSITIONS`) and `Batch.change`,
+then `Batch.commit` writes everything set-wise in the lock order: the numbers (with one
+history row each), then their reservations, then the notices, and last the domain
+events. Each changed number's before and after is kept as a `NumberChange`
+(`TransitionResult.changes`), so that the one call in `_emit` can publish them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Field
+
+from notifications.services import notices_for_new_reservations
+
+from ..bulk import insert_history, insert_objects, update_from_arrays, update_same_with_history
+from ..choices import ALLOWED_TRANSITIONS, Action, NumberState, ReservationStatus, transition_target
+from ..models import PhoneNumber, Reservation
+from .publish import changes_publish
+
+S = NumberState
+WRITE_CHUNK = 2000
+# What a domain event says about a number before and after a change.
+TRACKED = ("state", "organization_id", "subscription_id", "expires_at", "reserved_for")
+
+
+class ServiceError(ValidationError):
+    """The request as a whole cannot be done (bad argument); nothing was changed."""
+
+
+class NoNumberAvailable(ServiceError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class NumberChange:
+    """One changed number: the action, and its TRACKED values before and after."""
+
+    number_id: int
+    e164: str
+    action: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+@dataclass
+class TransitionResult:
+    done: list[PhoneNumber] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    unchanged: list[PhoneNumber] = field(default_factory=list)
+    changes: list[NumberChange] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.done)} done", f"{len(self.rejected)} refused"]
+        if self.unchanged:
+            parts.append(f"{len(self.unchanged)} already so")
+        return ", ".join(parts)
+
+    def merge(self, other: TransitionResult) -> TransitionResult:
+        self.done.extend(other.done)
+        self.rejected.update(other.rejected)
+        self.unchanged.extend(other.unchanged)
+        self.changes.extend(other.changes)
+        return self
+
+
+def system_user() -> Any:
+    """The user that history rows name when the system acts (beat, expiry, automation)."""
+    user, _ = get_user_model().objects.get_or_create(
+        username=settings.SYSTEM_USERNAME,
+        defaults={"is_active": False, "first_name": "System"},
+    )
+    return user
+
+
+def actor_or_system(actor: Any) -> Any:
+    return actor if actor is not None else system_user()
+
+
+def is_system(actor: Any) -> bool:
+    """No user, or the system user: the command line and beat, trusted like ops."""
+    return actor is None or actor.username == settings.SYSTEM_USERNAME
+
+
+def require_remark(remark: str | None) -> str:
+    remark = (remark or "").strip()
+    if not remark:
+        raise ServiceError("A remark is required: say why.")
+    return remark
+
+
+def refusal_reason(number: PhoneNumber, action: str) -> str | None:
+    """Why `action` may not start from this number's state (None: it may)."""
+    sources = ALLOWED_TRANSITIONS[action].sources
+    if number.state in sources:
+        return None
+    wanted = " or ".join(sorted(sources))
+    return f"is {number.state}; {Action(action).label.lower()} needs {wanted}"
+
+
+def reservation_build(number: PhoneNumber, *, kind: str, ends_at: dt.datetime | None,
+                      now: dt.datetime, remark: str, actor: Any, organization: Any = None,
+                      reserved_for: str = "", did_reservation: Any = None) -> Reservation:
+    """The one way a Reservation (or lock) row is made: with the reserver's snapshot."""
+    return Reservation(
+        number=number,
+        kind=kind,
+        organization=organization,
+        reserver_name=organization.name if organization else "",
+        notice_email=organization.notice_email if organization else "",
+        reserved_for=reserved_for or "",
+        starts_at=now,
+        ends_at=ends_at,
+        did_reservation=did_reservation,
+        status=ReservationStatus.ACTIVE,
+        remark=remark,
+        created_by=None if is_system(actor) else actor,
+    )
+
+
+def reservations_open(reservations: list[Reservation], *, now: dt.datetime) -> None:
+    """Insert new reservations; one that already ends within the notice lead time gets its
+    notice in this transaction (e.g. a one-day swap-out), not 15 minutes later from beat."""
+    if reservations:
+        insert_objects(reservations)
+        notices_for_new_reservations(reservations=reservations, now=now)
+
+
+def reservations_close(number_ids: Sequence[int], *, status: str, now: dt.datetime) -> None:
+    """The one way the active reservation of numbers ends (assigned, released, expired …)."""
+    for start in range(0, len(number_ids), WRITE_CHUNK):
+        Reservation.objects.filter(
+            number_id__in=number_ids[start : start + WRITE_CHUNK], status=ReservationStatus.ACTIVE
+        ).update(status=status, closed_at=now)
+
+
+def write_numbers(numbers: Sequence[PhoneNumber], *, fields: Iterable[str], actor: Any, remark: str,
+                  now: dt.datetime) -> None:
+    """Persist in-memory changes set-wise and write one history row per number.
+
+    Numbers that share the new values (a bulk action's are mostly the same) are written
+    by one statement per chunk that updates them and copies each updated row into the
+    history table with the actor and the remark (on PostgreSQL one `UPDATE … RETURNING`
+    feeding an `INSERT`). simple-history does not see `update()`, so the history rows are
+    written here, in the same transaction. Values that differ per number (an import's
+    notes) go in one `UPDATE … FROM unnest(…)` per chunk instead.
+    """
+    names = sorted({cast("Field", PhoneNumber._meta.get_field(f)).attname for f in fields})
+    user_id = actor_or_system(actor).pk
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for number in numbers:
+        number.updated_at = now
+        groups[tuple(getattr(number, name) for name in names)].append(number.pk)
+    if len(groups) > 20 and update_from_arrays(PhoneNumber, numbers, [*names, "updated_at"],
+                                               chunk=10 * WRITE_CHUNK):
+        insert_history(numbers, history_type="~", user_id=user_id, reason=remark, date=now)
+        return
+    for values, ids in groups.items():
+        update_same_with_history(PhoneNumber, ids, dict(zip(names, values, strict=True)),
+                                 user_id=user_id, reason=remark, date=now, chunk=WRITE_CHUNK)
+
+
+def _tracked(number: PhoneNumber) -> dict[str, Any]:
+    return {name: getattr(number, name) for name in TRACKED}
+
+
+class Batch:
+    """The decisions of one call on locked rows, written set-wise with history at commit.
+
+    `action` names what the call does (an Action value, or "update" for attributes); a
+    change may name its own (an import mixes reserve, lock and assign in one batch).
+    """
+
+    def __init__(self, *, actor: Any, remark: str, now: dt.datetime, action: str):
+        self.actor = actor_or_system(actor)
+        self.remark = remark
+        self.now = now
+        self.action = action
+        self.result = TransitionResult()
+        self.changed: dict[int, PhoneNumber] = {}
+        self.before: dict[int, tuple[str, dict[str, Any]]] = {}  # number id → (action, values)
+        self.fields: set[str] = set()
+        self.close: dict[int, str] = {}  # number id → new status of its active reservation
+        self.open: list[Reservation] = []
+
+    def refuse(self, number: PhoneNumber, reason: str) -> None:
+        self.result.rejected[number.e164] = reason
+
+    def keep(self, number: PhoneNumber) -> None:
+        self.result.unchanged.append(number)
+
+    def check(self, number: PhoneNumber, action: str, *, already: bool | None = None,
+              refusal: str | None = None, cooling_days: int = 0) -> str | None:
+        """The one keep / refuse / go-on skeleton: returns the target state to move to,
+        or None when the number was kept (already so) or refused (with the reason).
+
+        `already` says the number is already as this call would leave it (default: it is
+        in a state this action leads to and cannot start from); `refusal` is the caller's
+        own reason, checked after the table's sources.
+        """
+        rule = ALLOWED_TRANSITIONS[action]
+        if already is None:
+            targets = {rule.target} | ({S.COOLING} if rule.cooling else set())
+            already = number.state not in rule.sources and number.state in targets
+        if already:
+            self.keep(number)
+            return None
+        reason = refusal_reason(number, action) or refusal
+        if reason:
+            self.refuse(number, reason)
+            return None
+        return transition_target(action, number.state, cooling_days=cooling_days,
+                                 after_cooling=number.after_cooling_state,
+                                 chosen=number.after_hold_state)
+
+    def change(self, number: PhoneNumber, *, action: str | None = None, **values: Any) -> None:
+        if number.pk not in self.before:
+            self.before[number.pk] = (action or self.action, _tracked(number))
+        if "state" in values and values["state"] != number.state:
+            values["state_changed_at"] = self.now
+        for name, value in values.items():
+            setattr(number, name, value)
+        self.fields.update(values)
+        self.changed[number.pk] = number
+
+    def close_reservation(self, number: PhoneNumber, status: str) -> None:
+        self.close[number.pk] = status
+
+    def open_reservation(self, number: PhoneNumber, *, kind: str, ends_at: dt.datetime | None,
+                         organization: Any = None, reserved_for: str = "",
+                         did_reservation: Any = None) -> Reservation:
+        reservation = reservation_build(
+            number, kind=kind, ends_at=ends_at, now=self.now, remark=self.remark,
+            actor=self.actor, organization=organization, reserved_for=reserved_for,
+            did_reservation=did_reservation,
+        )
+        self.open.append(reservation)
+        return reservation
+
+    def commit(self) -> TransitionResult:
+        """Write in the lock order: numbers → reservations → notices → events."""
+        changed = list(self.changed.values())
+        if changed:
+            write_numbers(changed, fields=self.fields, actor=self.actor, remark=self.remark,
+                          now=self.now)
+        by_status: dict[str, list[int]] = defaultdict(list)
+        for number_id, status in self.close.items():
+            by_status[status].append(number_id)
+        for status, ids in by_status.items():
+            reservations_close(ids, status=status, now=self.now)
+        reservations_open(self.open, now=self.now)
+        self.result.done = changed
+        self.result.changes = [
+            NumberChange(number_id=n.pk, e164=n.e164, action=self.before[n.pk][0],
+                         before=self.before[n.pk][1], after=_tracked(n))
+            for n in changed
+        ]
+        _emit(self)
+        return self.result
+
+
+def _emit(batch: Batch) -> None:
+    """The domain events of one commit, inside its transaction, after every other write
+    (last in the lock order): one per action among the changes (publish.ACTION_EVENTS)
+    and ≤ 1,000 numbers; nothing for a refused, kept or empty call."""
+    if batch.result.changes:
+        changes_publish(changes=batch.result.changes, actor=batch.actor, remark=batch.remark,
+                        now=batch.now,
+                        visible_to={pk: n.visible_to_id for pk, n in batch.changed.items()})

@@ -1,0 +1,276 @@
+"""The partner dashboard's reads. Every one is scoped by inventory.selectors.numbers_visible_to.
+
+The dashboard writes nothing: this module imports no service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Case, Count, DateField, F, Q, QuerySet, When
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from inventory.choices import NumberState
+from inventory.models import PhoneNumber, Reservation, Sku
+from inventory.selectors import numbers_visible_to, partner_of
+from subscriptions.models import Subscription
+from subscriptions.selectors import partner_organizations
+
+# The states a number in a partner's scope can be in. The scope is "held by the partner or a
+# customer, or available and offered to it", and the services clear the holder when a number
+# becomes available, cooling or locked (a lock starts from available and has no holder), and
+# a deleted number starts from available or locked. So locked, cooling and deleted numbers are
+# never in scope: the dashboard neither counts nor filters by them. (tests/partners checks this
+# against the services.)
+OUT_OF_SCOPE_STATES = frozenset({NumberState.LOCKED, NumberState.COOLING, NumberState.DELETED})
+PARTNER_STATES: tuple[NumberState, ...] = tuple(
+    s for s in NumberState if s not in OUT_OF_SCOPE_STATES
+)
+
+TIMELINE_FIELDS: dict[str, str] = {
+    # history field → label shown to partners. Remarks, notes, routing, vendor and user names
+    # are ops-only and never leave these selectors.
+    "state": "State",
+    "organization_id": "Held by",
+    "subscription_id": "Subscription",
+    "reserved_for": "Reserved for",
+    "expires_at": "Ends",
+    "sku_id": "SKU",
+    "voice": "Voice",
+    "sms": "SMS",
+    "fax": "Fax",
+    "is_golden": "Golden",
+    "is_ported_in": "Ported in",
+    "tags": "Tags",
+}
+
+
+def _ending(now: dt.datetime, end: dt.datetime) -> Q:
+    """Reservations in scope ending in [now, end). Locks are never in scope (PARTNER_STATES)."""
+    return Q(state=NumberState.RESERVED, expires_at__gte=now, expires_at__lt=end)
+
+
+def partner_summary(user: Any, *, now: dt.datetime | None = None, days: int = 30) -> dict[str, Any]:
+    """Counts by state, by holder, and reservations ending per day over the next `days`.
+
+    One GROUP BY pass over the scope (its bitmap indexes, ~100k rows for the bench partner)
+    serves all three: a separate per-day query filtered on (state, expires_at) lets PostgreSQL
+    pick the state/expiry index, which also walks every other partner's reservations (measured
+    220 ms against ~80 ms for the one pass).
+    """
+    now = now or timezone.now()
+    partner = partner_of(user)
+    today = timezone.localdate(now)
+    end = timezone.make_aware(dt.datetime.combine(today + dt.timedelta(days=days), dt.time.min))
+    rows = (
+        numbers_visible_to(user)
+        .order_by()
+        .annotate(day=Case(When(_ending(now, end), then=TruncDate("expires_at")), default=None,
+                           output_field=DateField()))
+        .values_list("organization_id", "state", "day")
+        .annotate(n=Count("id"))
+    )
+    by_state: dict[str, int] = {s: 0 for s in NumberState.values}
+    by_org: dict[int, dict[str, int]] = {}
+    per_day = {today + dt.timedelta(days=i): 0 for i in range(days)}
+    for org_id, state, day, n in rows:
+        by_state[state] = by_state.get(state, 0) + n
+        if org_id is not None:
+            counts = by_org.setdefault(org_id, {})
+            counts[state] = counts.get(state, 0) + n
+        if day in per_day:
+            per_day[day] += n
+    orgs = {pk: (name, uuid) for pk, name, uuid in
+            partner_organizations(partner).values_list("pk", "name", "uuid")} if partner else {}
+    holders = sorted(
+        (
+            {"id": org_id, "name": orgs.get(org_id, ("", None))[0],
+             "uuid": orgs.get(org_id, ("", None))[1],
+             "own": partner is not None and org_id == partner.pk,
+             "total": sum(counts.values()), **counts}
+            for org_id, counts in by_org.items()
+        ),
+        key=lambda h: (-int(h["total"] or 0), str(h["name"])),
+    )
+    return {
+        "by_state": by_state,
+        "total": sum(by_state.values()),
+        "holders": holders,
+        "per_day": [{"day": day, "reserved": n, "total": n} for day, n in per_day.items()],
+    }
+
+
+def partner_ending_soon(user: Any, *, per_day: list[dict[str, Any]], now: dt.datetime | None = None,
+                        limit: int = 10) -> QuerySet[PhoneNumber]:
+    """The reservations in scope that end next, within the chart's window.
+
+    The window is cut at the first day by which `limit` of them have ended (known from the
+    per-day counts), so the expiry index reads a few days' worth, not the whole month.
+    """
+    now = now or timezone.now()
+    seen, last_day = 0, None
+    for entry in per_day:
+        seen += entry["total"]
+        last_day = entry["day"]
+        if seen >= limit:
+            break
+    if not seen or last_day is None:
+        return PhoneNumber.objects.none()
+    until = timezone.make_aware(dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time.min))
+    return (
+        numbers_visible_to(user)
+        .filter(_ending(now, until))
+        .select_related("organization")
+        .order_by("expires_at", "id")[:limit]
+    )
+
+
+def partner_longest_available(user: Any, *, limit: int = 10) -> QuerySet[PhoneNumber]:
+    """Available numbers in scope that have waited longest (oldest state change first).
+
+    The services clear `organization` whenever a number becomes available, so the available
+    numbers in scope are those offered to the partner; saying so (visible_to) lets PostgreSQL
+    use that index instead of a parallel scan of the table (measured 250 ms → ~15 ms).
+    """
+    partner = partner_of(user)
+    if partner is None:
+        return PhoneNumber.objects.none()
+    return (
+        numbers_visible_to(user)
+        .filter(state=NumberState.AVAILABLE, visible_to_id=partner.pk)
+        .select_related("sku")
+        .order_by(F("state_changed_at").asc(nulls_first=True), "created_at", "id")[:limit]
+    )
+
+
+def partner_number(user: Any, e164: str) -> PhoneNumber | None:
+    """One number, only when it is in the user's scope (otherwise None: the view 404s)."""
+    return (
+        numbers_visible_to(user)
+        .select_related("sku", "organization", "subscription")
+        .filter(e164=e164)
+        .first()
+    )
+
+
+def partner_reservations(user: Any, number: PhoneNumber) -> QuerySet[Reservation]:
+    """The number's reservations held by the partner or its customers (never anyone else's).
+
+    A charged reservation's DID-reservation subscription belongs to the reserving
+    organization (extend requires it), so its plan and organization may be shown."""
+    partner = partner_of(user)
+    if partner is None:
+        return Reservation.objects.none()
+    return (
+        Reservation.objects.filter(number=number, organization__in=partner_organizations(partner))
+        .select_related("organization", "did_reservation__organization")
+        .order_by("-starts_at", "-id")
+    )
+
+
+@dataclass
+class TimelineEntry:
+    when: dt.datetime
+    kind: str  # "added", "changed", "entered", "hidden"
+    title: str
+    by: str = ""
+    changes: list[tuple[str, str, str]] = dataclass_field(default_factory=list)
+    until: dt.datetime | None = None
+
+
+def partner_timeline(user: Any, number: PhoneNumber, *, limit: int = 300) -> list[TimelineEntry]:
+    """The number's history as a partner may see it, newest first.
+
+    Rows from periods when the number was outside the partner's scope (held by another
+    organization, locked, deleted) collapse into one "not visible" entry without detail, and
+    the first visible row after such a period is shown as a snapshot, not a diff, so nothing
+    about the earlier holder leaks. Which rows were in scope is asked of numbers_visible_to
+    itself, so the timeline can never show more than the scope. Remarks and user names are
+    ops-only: "by" is "Operations" or "Automatic".
+    """
+    partner = partner_of(user)
+    if partner is None:
+        return []
+    orgs = dict(partner_organizations(partner).values_list("pk", "name"))
+    history = PhoneNumber.history.filter(id=number.pk)
+    rows = list(
+        history.order_by("-history_date", "-history_id")
+        .values("history_id", "history_date", "history_type", "history_user_id", *TIMELINE_FIELDS)
+        [:limit]
+    )
+    rows.reverse()
+    in_scope = set(
+        numbers_visible_to(user, rows=history.filter(history_id__in=[r["history_id"] for r in rows]))
+        .values_list("history_id", flat=True)
+    )
+    system_ids = set(
+        get_user_model().objects.filter(username=settings.SYSTEM_USERNAME).values_list("pk", flat=True)
+    )
+    sub_ids = {r["subscription_id"] for r in rows if r["subscription_id"]}
+    subs = {
+        s.pk: f"{s.plan or s.get_kind_display()} · {s.uuid}"
+        for s in Subscription.objects.filter(pk__in=sub_ids, organization_id__in=orgs)
+    }
+    skus = dict(Sku.objects.filter(pk__in={r["sku_id"] for r in rows}).values_list("pk", "code"))
+    states = dict(NumberState.choices)
+
+    def show(name: str, value: Any) -> str:
+        if value in (None, ""):
+            return "—"
+        if name == "state":
+            return str(states.get(value, value))
+        if name == "organization_id":
+            return orgs.get(value, "another organization")
+        if name == "subscription_id":
+            return subs.get(value, "another subscription")
+        if name == "sku_id":
+            return skus.get(value, "—")
+        if name == "expires_at":
+            return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+        if name == "tags":
+            return ", ".join(t for t in value.split(";") if t) or "—"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return str(value)
+
+    entries: list[TimelineEntry] = []
+    previous = None
+    for row in rows:
+        by = "Automatic" if row["history_user_id"] in system_ids or not row["history_user_id"] \
+            else "Operations"
+        if row["history_id"] not in in_scope:
+            if entries and entries[-1].kind == "hidden":
+                entries[-1].until = row["history_date"]
+            else:
+                entries.append(TimelineEntry(when=row["history_date"], kind="hidden",
+                                             title="Not visible to your organization"))
+            previous = None
+            continue
+        if entries and entries[-1].kind == "hidden":
+            entries[-1].until = row["history_date"]
+        if previous is None:
+            shown = [(TIMELINE_FIELDS[f], "", show(f, row[f])) for f in TIMELINE_FIELDS
+                     if row[f] not in (None, "", False) or f == "state"]
+            added = row["history_type"] == "+"
+            entries.append(TimelineEntry(
+                when=row["history_date"], kind="added" if added else "entered", by=by,
+                title="Added to the inventory" if added else "Visible to your organization",
+                changes=shown,
+            ))
+        else:
+            changes = [(TIMELINE_FIELDS[f], show(f, previous[f]), show(f, row[f]))
+                       for f in TIMELINE_FIELDS if previous[f] != row[f]]
+            if changes:
+                title = (f"{show('state', previous['state'])} → {show('state', row['state'])}"
+                         if previous["state"] != row["state"] else "Details changed")
+                entries.append(TimelineEntry(when=row["history_date"], kind="changed", by=by,
+                                             title=title, changes=changes))
+        previous = row
+    entries.reverse()
+    return entries
