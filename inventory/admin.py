@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -267,7 +269,27 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
             actions = {name: spec for name, spec in actions.items() if name in valid}
         return actions
 
+    def lookup_allowed(self, lookup, value, request=None):
+        """A regex typed into the address is no search this list offers (an invalid one is a
+        database error, a valid one a full scan): refused, like any lookup it does not offer."""
+        if lookup.rsplit("__", 1)[-1] in {"regex", "iregex"}:
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
     def changelist_view(self, request, extra_context=None):
+        if any("\x00" in key + value for key, value in request.GET.items()):
+            return self._filters_ignored(request, "a NUL character")
+        try:
+            return self._changelist_view(request, extra_context)
+        except DisallowedModelAdminLookup:
+            return self._filters_ignored(request, "a filter this list does not offer")
+
+    def _filters_ignored(self, request, what: str):
+        self.message_user(request, f"The address asked for {what}: its filters were ignored.",
+                          messages.WARNING)
+        return HttpResponseRedirect(request.path)
+
+    def _changelist_view(self, request, extra_context=None):
         current = self.tab(request)
         params = request.GET.copy()
         for key in ("state", "p", "e", "all"):

@@ -7,6 +7,7 @@ here, so the add form, the import and the command line agree on what is valid.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -16,12 +17,21 @@ from django.db.models.functions import Concat
 from django.db.models.lookups import Regex
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
-E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
-SCIENTIFIC_RE = re.compile(r"^[+-]?(\d+)(?:[.,](\d+))?[eE]\+?(\d+)$")
-DECIMAL_ZERO_RE = re.compile(r"^(\+?\d+)[.,]0+$")
+# ASCII digits only (re.ASCII): Python's \d also matches "６" and "٦", which must be mapped to
+# ASCII first (ascii_digits) and never stored as typed.
+E164_RE = re.compile(r"^\+[1-9]\d{6,14}$", re.ASCII)
+SCIENTIFIC_RE = re.compile(r"^[+-]?(\d+)(?:[.,](\d+))?[eE]\+?(\d+)$", re.ASCII)
+DECIMAL_ZERO_RE = re.compile(r"^(\+?\d+)[.,]0+$", re.ASCII)
 FORMATTING_RE = re.compile(r"[\s\u00a0\u2007\u202f\-‐‑‒–—().\/]")
 PATTERN_CLEAN_RE = re.compile(r"[\s\u00a0\-().]")
 RANGE_RE = re.compile(r"^\s*(\+?[\d\s().]+?)\s*(?:-|–|\.\.)\s*(\+?[\d\s().]+?)\s*$")
+# Full-width punctuation a number may be typed with (an East Asian keyboard) → ASCII.
+_FULLWIDTH = str.maketrans({"＋": "+", "－": "-", "（": "(", "）": ")", "．": ".", "　": " ",
+                            "＊": "*", "？": "?", "，": ",", "；": ";"})
+# Search patterns: bounded so that every pattern answers in bounded time on any database.
+MAX_PATTERN_LENGTH = 40  # as typed, spaces and dashes included
+MAX_PATTERN_STARS = 4  # "*" after runs are collapsed; "?" is one character and cheap
+MAX_INPUT_LENGTH = 64  # one typed number, formatting included
 
 _POSSIBLE_REASONS = {
     ValidationResult.TOO_SHORT: "too short",
@@ -79,6 +89,23 @@ def check_e164(e164: str) -> str:
     return region
 
 
+def ascii_digits(text: str) -> str:
+    """Map decimal digits of any script (full-width "６５", Arabic-Indic "٦٥", Devanagari …)
+    and full-width "+", "-", "(", ")" to ASCII; anything else is left for the caller to refuse."""
+    if text.isascii():
+        return text
+    text = text.translate(_FULLWIDTH)
+    return "".join(str(unicodedata.decimal(ch)) if unicodedata.category(ch) == "Nd" else ch
+                   for ch in text)
+
+
+def _refuse_foreign(text: str) -> None:
+    for ch in text:
+        if not ch.isascii() and not ch.isspace() and not FORMATTING_RE.match(ch):
+            name = unicodedata.name(ch, "unnamed character")
+            raise NumberError(f"not a phone number: “{ch}” (U+{ord(ch):04X} {name}) is not a digit")
+
+
 def _clean_text(raw: object) -> str:
     if raw is None:
         raise NumberError("empty")
@@ -90,9 +117,13 @@ def _clean_text(raw: object) -> str:
         if raw != raw or not raw.is_integer():  # NaN or fractional
             raise NumberError("not a phone number (a fraction)")
         return str(int(raw))
-    text = str(raw).strip().strip("'\"").strip()
+    text = str(raw)
+    if len(text) > MAX_INPUT_LENGTH:
+        raise NumberError(f"too long to be a phone number ({len(text)} characters)")
+    text = ascii_digits(text).strip().strip("'\"").strip()
     if not text:
         raise NumberError("empty")
+    _refuse_foreign(text)
     if text[0] in "=@":
         raise NumberError("a formula, not a phone number")
     sci = SCIENTIFIC_RE.match(text.replace(" ", ""))
@@ -121,7 +152,7 @@ def normalize(raw: object, country: str | None = None) -> str:
     compact = FORMATTING_RE.sub("", text)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
-    if not re.fullmatch(r"\+?\d+", compact):
+    if not re.fullmatch(r"\+?\d+", compact, re.ASCII):
         raise NumberError("not a phone number (only digits, spaces, dashes and a leading + allowed)")
     if compact.startswith("+"):
         region = check_e164(compact) if E164_RE.match(compact) else None
@@ -198,6 +229,7 @@ def _range_end(first: str, end: str, country: str | None) -> str:
 
 def split_items(spec: str | Iterable[str]) -> list[str]:
     if isinstance(spec, str):
+        spec = ascii_digits(spec)  # so that ranges of full-width digits are ranges too
         return [item.strip() for item in re.split(r"[,;\n\r]+", spec) if item.strip()]
     items: list[str] = []
     for part in spec:
@@ -287,11 +319,18 @@ def pattern_q(pattern: str, field_name: str = "e164") -> Q:
     A glob that starts with a digit is read as starting after the `+`. A glob's literal
     start also narrows it as a prefix, so `+6560?1*9` scans only `+6560…`.
     """
-    text = PATTERN_CLEAN_RE.sub("", pattern or "")
+    if len(pattern or "") > MAX_PATTERN_LENGTH:
+        raise NumberError(f"a number pattern is at most {MAX_PATTERN_LENGTH} characters long")
+    text = PATTERN_CLEAN_RE.sub("", ascii_digits(pattern or ""))
     if not text:
         return Q()
     if not re.fullmatch(r"\+?[0-9*?]+", text):
         raise NumberError("a number pattern has digits, a leading +, and the wildcards * and ?")
+    text = re.sub(r"\*+", "*", text)  # "**" is "*"
+    if text.count("*") > MAX_PATTERN_STARS:
+        raise NumberError(f"a number pattern has at most {MAX_PATTERN_STARS} “*” wildcards")
+    if len(text.replace("*", "").lstrip("+")) > 15:
+        raise NumberError("a number pattern is longer than any phone number (15 digits)")
     if "*" in text or "?" in text:
         if text[0].isdigit():
             text = "+" + text

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
+import csp.constants
 import dj_database_url
 
 from numbermgmt.words import parse_yes_no
@@ -52,6 +54,12 @@ INSTALLED_APPS = [
     "subscriptions",
     "inventory",
     "notifications",
+    "ops",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
     "partners",
     "events",
     "rest_framework",
@@ -63,14 +71,28 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "ops.middleware.StaffSessionIdleMiddleware",
+    "ops.middleware.StaffTwoFactorMiddleware",
+    "ops.middleware.InlineScriptExceptionsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised in authenticate() into its page.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username+IP before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "numbermgmt.urls"
@@ -93,7 +115,9 @@ TEMPLATES = [
 WSGI_APPLICATION = "numbermgmt.wsgi.application"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Health checks: a persistent connection that PostgreSQL dropped (restart, fail-over, a pooler
+# restart) is noticed at the start of the next request and replaced, instead of failing it.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {})
     # WAL and a busy timeout let the web server, worker and beat share one SQLite file.
@@ -224,16 +248,13 @@ if REDIS_URL:
     # The broker is never in an admin request's way: short socket timeouts, one retry.
     CELERY_BROKER_TRANSPORT_OPTIONS = dict(REDIS_TRANSPORT_OPTIONS)
 else:
-    # Embedded default: a broker that needs no server (shared folder under var/).
-    CELERY_BROKER_URL = "filesystem://"
-    _broker_dir = VAR_DIR / "broker"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "data_folder_processed": str(_broker_dir / "processed"),
-        "store_processed": False,
-        "control_folder": str(_broker_dir / "control"),
-    }
+    # Embedded default: a transactional broker that needs no server, kombu's SQLAlchemy
+    # transport on an SQLite file (the file-system transport crashed the worker: a reader
+    # saw a half-written message file). Its options go to SQLAlchemy's create_engine.
+    CELERY_BROKER_URL = os.environ.get(
+        "EMBEDDED_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}"
+    )
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 20}}
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = True
@@ -247,7 +268,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The database scheduler plus beat's heartbeat (ops.beat); the worker's is a scheduled task.
+CELERY_BEAT_SCHEDULER = "ops.beat:HeartbeatScheduler"
+HEARTBEAT_INTERVAL_SECONDS = int(os.environ.get("HEARTBEAT_INTERVAL_SECONDS", "30"))
+# /healthz answers 503 when the worker's or beat's heartbeat is older than this.
+HEARTBEAT_STALE_SECONDS = int(os.environ.get("HEARTBEAT_STALE_SECONDS", "300"))
+HEALTHZ_CHECK_HEARTBEATS = env_bool("HEALTHZ_CHECK_HEARTBEATS", True)
 # One queue name per deployment sharing a Redis (tests running side by side use their own).
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -324,12 +350,74 @@ LOGGING = {
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
-if not DEBUG:
+# --- Security (README "Running it safely") -----------------------------------------------
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failures for one username from one
+# IP address, that pair is refused for AXES_COOLOFF_TIME, then may try again (never a
+# permanent lock). The attempts and the successful logins are in the admin (Axes).
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind a proxy that sets X-Forwarded-For, the number of proxies in front (0: REMOTE_ADDR).
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("AXES_IPWARE_PROXY_COUNT", "0")) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+# Two-factor authentication (django-otp: TOTP + static recovery codes). Superusers always need
+# it; every staff user too when STAFF_2FA_REQUIRED=1 (the production default; `make run` sets
+# 0). Set-up and verification pages live under /accounts/2fa/.
+STAFF_2FA_REQUIRED = env_bool("STAFF_2FA_REQUIRED", True)
+SUPERUSER_2FA_REQUIRED = True
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "numbermgmt")
+TWO_FACTOR_RECOVERY_CODES = 10
+# A staff session ends after this long without a request (0: only the cookie's own age).
+SESSION_IDLE_SECONDS = int(os.environ.get("SESSION_IDLE_SECONDS", "1800"))
+
+# Content-Security-Policy (django-csp 4): only this origin's scripts, styles, images, fonts.
+# style-src allows inline styles (Django's admin and the email previews use style attributes).
+# Inline scripts are refused except the exact handler hashed below and the pages that
+# ops.middleware.INLINE_SCRIPT_PATHS lists (templates that still carry an inline <script>).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.constants.SELF],
+        "script-src": [
+            csp.constants.SELF,
+            # `onclick="window.history.back(); return false;"`: the admin action forms' Cancel link
+            "'unsafe-hashes'",
+            "'sha256-AfF7Zpss3yRxs9+CwZi+8AJ+P1k/pvUDVNhT2itVHIY='",
+        ],
+        "style-src": [csp.constants.SELF, csp.constants.UNSAFE_INLINE],
+        "img-src": [csp.constants.SELF, "data:"],
+        "font-src": [csp.constants.SELF],
+        "connect-src": [csp.constants.SELF],
+        "object-src": [csp.constants.NONE],
+        "base-uri": [csp.constants.SELF],
+        "form-action": [csp.constants.SELF],
+        "frame-ancestors": [csp.constants.NONE],
+    },
+}
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in ("accelerometer", "camera", "geolocation", "gyroscope", "magnetometer",
+                    "microphone", "payment", "usb", "interest-cohort")
+}
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# Trust X-Forwarded-Proto only when a proxy in front sets it (and strips it from clients);
+# otherwise anyone could claim "https" and get secure-only behaviour over plain HTTP.
+TRUST_PROXY_SSL_HEADER = env_bool("TRUST_PROXY_SSL_HEADER", False)
+if TRUST_PROXY_SSL_HEADER:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True

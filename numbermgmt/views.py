@@ -1,25 +1,22 @@
-from django.db import connection
+"""Project-level views: the health check and the error pages."""
+
+from __future__ import annotations
+
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+
+from ops.selectors import health_checks
 
 
+@never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for the load balancer: the database answers, and the broker if configured."""
-    checks: dict[str, str] = {}
-    status = 200
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
-        checks["database"] = f"error: {exc.__class__.__name__}"
-        status = 503
-    from numbermgmt.celery import app
-
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=1)
-        checks["broker"] = "ok"
-    except Exception as exc:  # noqa: BLE001
-        checks["broker"] = f"error: {exc.__class__.__name__}"
-        status = 503
-    return JsonResponse({"status": "ok" if status == 200 else "error", **checks}, status=status)
+    """For the load balancer and ops: database, broker, and the worker's and beat's
+    heartbeats with their age; 503 when any is down or stale (a dead worker is not "ok")."""
+    checks = health_checks()
+    healthy = all(check.ok for check in checks)
+    body: dict[str, object] = {"status": "ok" if healthy else "error"}
+    for check in checks:
+        body[check.name] = check.status
+        if check.age_seconds is not None:
+            body[f"{check.name}_age_seconds"] = check.age_seconds
+    return JsonResponse(body, status=200 if healthy else 503)

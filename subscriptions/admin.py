@@ -20,6 +20,7 @@ from django.utils.html import format_html
 
 from audit.admin import HistoryAdmin
 from inventory.choices import NumberState
+from ops.audit import AuditProtectedDeleteMixin
 
 from .choices import SubscriptionStatus
 from .models import Organization, PartnerMembership, Subscriber, Subscription
@@ -38,7 +39,7 @@ class RenewForm(forms.Form):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(HistoryAdmin):
+class OrganizationAdmin(AuditProtectedDeleteMixin, HistoryAdmin):
     list_display = ("name", "kind", "parent", "uuid", "notice_email_col", "domain")
     list_filter = ("kind",)
     list_select_related = ("parent",)
@@ -81,7 +82,11 @@ class SubscriptionAdmin(HistoryAdmin):
     def get_readonly_fields(self, request, obj=None):
         """Status and period end change only through the actions (confirmed, services)."""
         fields = [*self.readonly_fields, "swap_link"]
-        return fields + ["current_period_end"] if obj is not None else fields
+        if obj is None:
+            return fields
+        # Organization and kind are fixed while it holds numbers (subscription_update refuses
+        # the change too): shown read-only so nobody types a change that would be refused.
+        return [*fields, "current_period_end", *(("organization", "kind") if obj.holds_numbers() else ())]
 
     def get_fields(self, request, obj=None):
         fields = [f for f in super().get_fields(request, obj) if f != "swap_link"]
@@ -250,7 +255,7 @@ class SubscriberAdmin(HistoryAdmin):
 
 
 @admin.register(PartnerMembership)
-class PartnerMembershipAdmin(HistoryAdmin):
+class PartnerMembershipAdmin(HistoryAdmin):  # PartnerMembership.clean: never staff
     """Partner staff: dashboard users, never staff."""
 
     list_display = ("user", "organization")

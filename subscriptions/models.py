@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -110,6 +111,24 @@ class Subscription(models.Model):
     def __str__(self) -> str:
         return f"{self.plan or self.get_kind_display()} · {self.organization.name} · {self.uuid}"
 
+    def holds_numbers(self) -> bool:
+        """Numbers point at it (assigned, or charged reservations of a DID reservation)."""
+        return bool(self.pk) and (
+            self.numbers.exists()  # type: ignore[attr-defined]
+            or self.charged_reservations.filter(status="active").exists()  # type: ignore[attr-defined]
+        )
+
+
+def refuse_staff_partner(*, username: str, organization: Organization, is_staff: bool,
+                         is_superuser: bool) -> None:
+    """A partner user (dashboard) is never staff and staff never a partner user: one account
+    would then see the partner's dashboard and everyone's numbers in the admin."""
+    if is_staff or is_superuser:
+        raise ValidationError(
+            f"{username} is a staff user and would be a partner user of {organization.name}; "
+            "partner users are never staff. Use a separate account for each."
+        )
+
 
 class PartnerMembership(models.Model):
     """A partner staff user: sees the partner's numbers on the dashboard, never staff."""
@@ -127,3 +146,8 @@ class PartnerMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.organization.name}"
+
+    def clean(self) -> None:
+        if self.user_id and self.organization_id:
+            refuse_staff_partner(username=self.user.username, organization=self.organization,
+                                 is_staff=self.user.is_staff, is_superuser=self.user.is_superuser)

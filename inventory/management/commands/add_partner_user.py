@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from subscriptions.models import Organization, PartnerMembership
+from subscriptions.models import Organization, PartnerMembership, refuse_staff_partner
 from subscriptions.selectors import partner_find
 
 
@@ -43,11 +45,17 @@ class Command(BaseCommand):
             generated = created and not password
             if user is None:
                 password = password or secrets.token_urlsafe(12)
+                try:  # the same validators as every password form (AUTH_PASSWORD_VALIDATORS)
+                    validate_password(password, User(username=username, email=email))
+                except ValidationError as exc:
+                    raise CommandError("Password refused: " + " ".join(exc.messages)) from None
                 user = User.objects.create_user(username, email, password)
-            elif user.is_staff or user.is_superuser:
-                raise CommandError(
-                    f"{username} is a staff user; partner users are never staff. Use another account."
-                )
+            assert user is not None
+            try:
+                refuse_staff_partner(username=username, organization=organization,
+                                     is_staff=user.is_staff, is_superuser=user.is_superuser)
+            except ValidationError as exc:
+                raise CommandError(" ".join(exc.messages)) from None
             PartnerMembership.objects.update_or_create(
                 user=user, defaults={"organization": organization}
             )
