@@ -950,11 +950,12 @@ def test_subscription_admin_creates_and_guards_through_the_services(admin_client
     assert PhoneNumber.objects.get(pk=kept.pk).subscription == sub
     change = f"/admin/subscriptions/subscription/{sub.pk}/change/"
     response = admin_client.post(change, {"organization": other_customer.pk, "kind": "service",
-                                          "plan": "PBX", "number_allowance": "5",
-                                          "subscriber": "dr.tan", "change_reason": "move"}, follow=True)
-    assert said(response, "Nothing saved:", "holds 1 numbers")
+                                          "plan": "PBX", "number_allowance": "0",
+                                          "subscriber": "dr.tan", "change_reason": "shrink"},
+                                 follow=True)
+    assert said(response, "Nothing saved:", "holds 1 numbers", "allowance cannot drop below")
     sub.refresh_from_db()
-    assert sub.organization == customer
+    assert (sub.organization, sub.number_allowance) == (customer, 5)
 
 
 def test_renew_moves_the_period_end_through_the_service(admin_client, customer, make_subscription):
