@@ -81,7 +81,6 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "ops.middleware.StaffSessionIdleMiddleware",
     "ops.middleware.StaffTwoFactorMiddleware",
-    "ops.middleware.InlineScriptExceptionsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -377,8 +376,8 @@ SESSION_IDLE_SECONDS = int(os.environ.get("SESSION_IDLE_SECONDS", "1800"))
 
 # Content-Security-Policy (django-csp 4): only this origin's scripts, styles, images, fonts.
 # style-src allows inline styles (Django's admin and the email previews use style attributes).
-# Inline scripts are refused except the exact handler hashed below and the pages that
-# ops.middleware.INLINE_SCRIPT_PATHS lists (templates that still carry an inline <script>).
+# Inline scripts are refused everywhere except the exact handler hashed below (every page's
+# own script is a static file).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [csp.constants.SELF],

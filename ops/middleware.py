@@ -3,14 +3,13 @@ the few pages that still carry an inline script get a narrow CSP exception."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 from django.urls import reverse
 
 from .twofactor import two_factor_required
@@ -21,13 +20,6 @@ LAST_SEEN_KEY = "ops_last_seen"
 # Paths an unverified staff user may still reach: the 2FA pages, logging in and out, assets.
 TWO_FACTOR_EXEMPT = ("/accounts/2fa/", "/accounts/login/", "/accounts/logout/", "/admin/login/",
                      "/admin/logout/", "/healthz", "/static/", "/favicon.ico")
-# Templates that still carry an inline <script> with template variables in it (so no hash can
-# allow it): these pages get 'unsafe-inline' for scripts until their owners move the script to
-# a static file. Everything else keeps the strict policy. (README "Running it safely".)
-INLINE_SCRIPT_PATHS = [
-    re.compile(r"^/admin/inventory/phonenumber/import/"),  # import_job.html: progress, confirm box
-    re.compile(r"^/partner/numbers/?$"),  # partner/number_list.html: filters folding on phones
-]
 
 
 class StaffSessionIdleMiddleware:
@@ -69,18 +61,3 @@ class StaffTwoFactorMiddleware:
                 target += "?" + urlencode({"next": request.get_full_path()})
             return HttpResponseRedirect(target)
         return self.get_response(request)
-
-
-class InlineScriptExceptionsMiddleware:
-    """script-src 'self' 'unsafe-inline' on INLINE_SCRIPT_PATHS only (django-csp's per-response
-    replace, as its @csp_replace decorator does, without touching views owned elsewhere)."""
-
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        response = self.get_response(request)
-        if isinstance(response, HttpResponse) and any(p.match(request.path) for p in INLINE_SCRIPT_PATHS):
-            # replaced, not updated: next to a hash, browsers ignore 'unsafe-inline'
-            response._csp_replace = {"script-src": ["'self'", "'unsafe-inline'"]}  # type: ignore[attr-defined]
-        return response
