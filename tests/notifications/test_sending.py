@@ -151,7 +151,7 @@ def test_default_schedules_exist_and_name_registered_tasks():
         "inventory.numbers_expire_due_task": (5, "minutes"),
         "notifications.notices_queue_due_task": (15, "minutes"),
         "notifications.notices_send_pending_task": (1, "minutes"),
-        "subscriptions.subscriptions_expire_due": (1, "hours"),
+        "subscriptions.subscriptions_expire_due_task": (1, "hours"),
     }
     assert {task: schedules.get(task) for task in expected} == expected
     assert set(expected) <= set(app.tasks)
@@ -163,7 +163,7 @@ def test_the_tasks_call_the_services_and_history_names_the_system(
     from inventory.tasks import numbers_expire_due_task as numbers_expire_due
     from notifications.tasks import notices_queue_due_task as queue_task
     from notifications.tasks import notices_send_pending_task as send_task
-    from subscriptions.tasks import subscriptions_expire_due
+    from subscriptions.tasks import subscriptions_expire_due_task
 
     assigned, locked = make_numbers(2, visible_to=partner)
     number_assign(numbers=[assigned], subscription=service, actor=ops_user, remark="go", now=now)
@@ -171,7 +171,7 @@ def test_the_tasks_call_the_services_and_history_names_the_system(
     service.current_period_end = now - DAY
     service.save(update_fields=["current_period_end"])
 
-    assert subscriptions_expire_due.apply().get() == 1
+    assert subscriptions_expire_due_task.apply().get() == 1
     assert numbers_expire_due.apply().get() == 1
     assert queue_task.apply().get() == 0
     assert send_task.apply().get() == 1
@@ -193,7 +193,7 @@ def test_a_lapsed_did_reservation_releases_its_charged_numbers_at_the_next_sweep
         make_numbers, customer, make_subscription, ops_user, now):
     from inventory.services import number_extend
     from inventory.tasks import numbers_expire_due_task as numbers_expire_due
-    from subscriptions.tasks import subscriptions_expire_due
+    from subscriptions.tasks import subscriptions_expire_due_task
 
     (number,) = make_numbers(1)
     number_reserve(numbers=[number], organization=customer, actor=ops_user, remark="hold",
@@ -204,7 +204,7 @@ def test_a_lapsed_did_reservation_releases_its_charged_numbers_at_the_next_sweep
 
     did.current_period_end = now - DAY  # the DID reservation subscription was not paid
     did.save(update_fields=["current_period_end"])
-    assert subscriptions_expire_due.apply().get() == 1
+    assert subscriptions_expire_due_task.apply().get() == 1
     assert numbers_expire_due.apply().get() == 1
     number.refresh_from_db()
     assert (number.state, number.organization_id) == ("available", None)
