@@ -3,7 +3,8 @@ list that shows exactly those rows.
 
 Fast at 10 million numbers: every figure over the numbers is PostgreSQL's estimate
 (`count_fast`: the planner's row estimate through the state indexes, exact when small), never
-a full COUNT(*). Notices and import jobs are small tables, counted through their indexes.
+a full COUNT(*). Notices and import jobs are small tables, counted through their indexes;
+worker and beat come from their heartbeats (ops.selectors.heartbeat_checks).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.apps import apps
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -78,4 +80,17 @@ def ops_overview(*, now: dt.datetime | None = None) -> dict[str, list[dict[str, 
                             ImportJob.objects.filter(status=status).count(),
                             tone="bad" if status == ImportJobStatus.FAILED else "",
                             key=f"imports-{status.value}"))
-    return {"states": states, "attention": attention, "work": work}
+    return {"states": states, "attention": attention, "work": work, "processes": _processes(now)}
+
+
+def _processes(now: dt.datetime) -> list[dict[str, Any]]:
+    """Worker and beat alive? Their heartbeats (the ops app), each linking to the heartbeat list."""
+    if not apps.is_installed("ops"):
+        return []
+    from ops.selectors import heartbeat_checks
+
+    url = reverse("admin:ops_heartbeat_changelist")
+    return [{"label": f"{check.name.capitalize()}: {check.status}", "url": url,
+             "display": "alive" if check.ok else "down", "tone": "" if check.ok else "bad",
+             "estimated": False, "key": f"process-{check.name}"}
+            for check in heartbeat_checks(now=now)]

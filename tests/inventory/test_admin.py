@@ -1038,3 +1038,16 @@ def test_overview_renders_the_heartbeat_slot_when_an_app_provides_it(admin_clien
     (folder / "heartbeats.html").write_text('<a class="card" id="beat-card">beat alive</a>')
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [*settings.TEMPLATES[0]["DIRS"], tmp_path]}]
     assert 'id="beat-card"' in admin_client.get("/admin/").content.decode()
+
+
+def test_overview_says_whether_worker_and_beat_are_alive(admin_client):
+    from ops.services import heartbeat_record
+
+    html = admin_client.get("/admin/").content.decode()
+    values = dict(re.findall(r'data-figure="(process-\w+)"[^>]*>\s*<span class="value">([^<]+)<', html))
+    assert values == {"process-worker": "down", "process-beat": "down"}  # never seen
+    heartbeat_record(name="worker")
+    html = admin_client.get("/admin/").content.decode()
+    values = dict(re.findall(r'data-figure="(process-\w+)"[^>]*>\s*<span class="value">([^<]+)<', html))
+    assert values == {"process-worker": "alive", "process-beat": "down"}
+    assert reverse("admin:ops_heartbeat_changelist") in html
