@@ -9,7 +9,7 @@ from celery import shared_task
 from . import services
 
 
-@shared_task(name="ops.heartbeat_worker", ignore_result=True)
+@shared_task(name="ops.heartbeat_worker_task", ignore_result=True)
 def heartbeat_worker_task() -> None:
     """Beat sends this every minute; the worker that runs it proves the whole chain alive."""
     services.heartbeat_record(name="worker", detail=socket.gethostname())

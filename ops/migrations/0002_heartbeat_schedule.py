@@ -15,7 +15,7 @@ def create_schedule(apps, schema_editor):
         interval = IntervalSchedule.objects.create(every=1, period="minutes")
     PeriodicTask.objects.get_or_create(
         name=NAME,
-        defaults={"task": "ops.heartbeat_worker", "interval": interval, "enabled": True,
+        defaults={"task": "ops.heartbeat_worker_task", "interval": interval, "enabled": True,
                   # a heartbeat nobody ran within a minute is worthless: don't pile them up
                   "expire_seconds": 55,
                   "description": "Default schedule (ops/migrations/0002); /healthz reads it."},

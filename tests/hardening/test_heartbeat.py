@@ -96,7 +96,7 @@ def test_a_real_worker_and_beat_on_the_embedded_broker_write_heartbeats(
 
     every_second = IntervalSchedule.objects.create(every=1, period="seconds")
     PeriodicTask.objects.update_or_create(
-        name="Worker heartbeat", defaults={"task": "ops.heartbeat_worker", "interval": every_second}
+        name="Worker heartbeat", defaults={"task": "ops.heartbeat_worker_task", "interval": every_second}
     )
     proc, var_dir = embedded_worker
     wait_for(lambda: Heartbeat.objects.filter(name="beat").exists(), timeout=60, what="beat's heartbeat")
