@@ -9,12 +9,12 @@ inventory_phonenumber_import_mapping (uuid: the column mapping step, for headers
 does not know), inventory_phonenumber_import_job (uuid: preview, progress, result),
 inventory_phonenumber_import_confirm (uuid, POST), inventory_phonenumber_import_progress
 (uuid, JSON), inventory_phonenumber_import_errors (uuid: the error report, CSV),
+inventory_phonenumber_import_errors_xlsx (uuid: the same report as XLSX),
 inventory_phonenumber_export (fmt: csv or xlsx; the change list's query string).
 """
 
 from __future__ import annotations
 
-import csv
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,8 @@ from .services import ServiceError, import_job_confirm, import_job_start
 from .services.importing import import_mapping_save
 from .tasks import import_job_dispatch
 
+# The export buttons say who each format is for: a spreadsheet that opens a CSV strips the `+`.
+EXPORT_BUTTONS = (("csv", "CSV (for systems)"), ("xlsx", "XLSX (for spreadsheets)"))
 PREVIEW_ERRORS = 100  # refused rows listed on the preview page; the error report has all
 
 
@@ -206,6 +208,8 @@ class NumberImportExportMixin:
                  name=f"{prefix}_import_progress"),
             path("import/<uuid:job>/errors.csv", wrap(self.import_errors_view),
                  name=f"{prefix}_import_errors"),
+            path("import/<uuid:job>/errors.xlsx", wrap(self.import_errors_xlsx_view),
+                 name=f"{prefix}_import_errors_xlsx"),
             path("export/<str:fmt>/", wrap(self.export_view), name=f"{prefix}_export"),
         ]
         return mine + super().get_urls()
@@ -232,8 +236,8 @@ class NumberImportExportMixin:
             "import_export_base": base.template,
             "import_url": self._url("import") if self.has_import_permission(request) else "",
             "export_urls": [
-                (fmt.upper(), self._url("export", fmt) + (f"?{encoded}" if encoded else ""))
-                for fmt in ("csv", "xlsx")
+                (fmt, label, self._url("export", fmt) + (f"?{encoded}" if encoded else ""))
+                for fmt, label in EXPORT_BUTTONS
             ] if self.has_export_permission(request) else [],
         })
         return response
@@ -422,16 +426,13 @@ class NumberImportExportMixin:
         job = self._job(request, job)
         if job.status == J.PENDING and imports.job_options(job).needs_mapping:
             return HttpResponseRedirect(self._url("import_mapping", job.uuid))
-        errors: list[list[str]] = []
+        errors: list[tuple[str, str]] = []  # (row, reason) of the first refused rows
         if job.error_file:
             with job.error_file.open("rb") as raw:
-                lines = (line.decode("utf-8-sig", "replace") for line in raw)
-                reader = csv.reader(lines)
-                next(reader, None)
-                for row in reader:
-                    if len(row) == 4 and row[3][:1] == "'" and row[3][1:2] in exports.FORMULA_START:
-                        row[3] = row[3][1:]  # the file is neutralised for spreadsheets; HTML escapes
-                    errors.append(row)
+                rows = imports.error_report_rows(raw)
+                next(rows, None)
+                for row in rows:
+                    errors.append((row[-2], row[-1]))
                     if len(errors) >= PREVIEW_ERRORS:
                         break
         queued_import = job.status == J.PREVIEWED and job.confirmed_at is not None
@@ -445,6 +446,7 @@ class NumberImportExportMixin:
             progress_url=self._url("import_progress", job.uuid),
             confirm_url=self._url("import_confirm", job.uuid),
             errors_url=self._url("import_errors", job.uuid) if job.error_file else "",
+            errors_xlsx_url=self._url("import_errors_xlsx", job.uuid) if job.error_file else "",
             mapping_url=self._url("import_mapping", job.uuid)
             if job.confirmed_at is None and job.status in (J.PREVIEWED, J.FAILED) else "",
             mapping_version=self._mapping_version(job) if job.status == J.PREVIEWED else "",
@@ -500,6 +502,19 @@ class NumberImportExportMixin:
         name = f"{Path(job.original_name).stem}-errors.csv"
         return FileResponse(job.error_file.open("rb"), as_attachment=True, filename=name,
                             content_type="text/csv; charset=utf-8")
+
+
+    def import_errors_xlsx_view(self, request, job):
+        """The same report for a spreadsheet, made from the stored CSV when asked for."""
+        job = self._job(request, job)
+        if not job.error_file:
+            raise Http404("This import has no refused rows.")
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
+        with job.error_file.open("rb") as source:
+            imports.error_report_xlsx(source, spool)
+        spool.seek(0)
+        return FileResponse(spool, as_attachment=True, filename=f"{Path(job.original_name).stem}-errors.xlsx",
+                            content_type=exports.CONTENT_TYPES["xlsx"])
 
 
 __all__ = ["ImportMappingForm", "ImportUploadForm", "NumberImportExportMixin"]

@@ -289,6 +289,46 @@ def _xlsx_when(value: str) -> dt.datetime | str:
     return timezone.localtime(moment).replace(tzinfo=None)
 
 
+def xlsx_sheet(workbook: Any, title: str, header: list[str], widths: list[int]) -> Any:
+    """A write-only sheet started as people expect it: a bold, frozen header row and columns
+    wide enough to read (each at least its title). Close it with xlsx_sheet_close."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    sheet = workbook.create_sheet(title)
+    for i, (width, name) in enumerate(zip(widths, header, strict=True), start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = max(width, len(name) + 3)
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    cells = []
+    for name in header:
+        cell = WriteOnlyCell(sheet, value=name)
+        cell.font = bold
+        cells.append(cell)
+    sheet.append(cells)
+    return sheet
+
+
+def xlsx_sheet_close(sheet: Any, *, columns: int, rows: int) -> None:
+    """The autofilter over the header and the `rows` data rows written."""
+    from openpyxl.utils import get_column_letter
+
+    sheet.auto_filter.ref = f"A1:{get_column_letter(max(columns, 1))}{rows + 1}"
+
+
+def xlsx_text_cell(sheet: Any, value: str) -> Any:
+    """A text cell (`@`): an E.164 keeps its `+` when the sheet is edited, and a value starting
+    with `=` is shown as written, never run as a formula and without a visible `'`."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value) if value else value)
+    if cell.data_type == "f":
+        cell.data_type = "s"
+    cell.number_format = "@"
+    return cell
+
+
 def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[str] | None = None,
                labels: dict[str, str] | None = None) -> int:
     """Write the XLSX export (openpyxl write-only: rows go to disk as they come), for a person:
@@ -297,24 +337,12 @@ def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[st
     turn it into a number and drop the `+`)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
 
     selected = _selected(columns)
     header = _header(columns, labels)
     kinds = [kind for _, _, kind in selected]
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("numbers")
-    for i, (kind, title) in enumerate(zip(kinds, header, strict=True), start=1):
-        sheet.column_dimensions[get_column_letter(i)].width = max(XLSX_WIDTHS.get(kind, 16), len(title) + 3)
-    sheet.freeze_panes = "A2"
-    bold = Font(bold=True)
-    cells = []
-    for title in header:
-        cell = WriteOnlyCell(sheet, value=title)
-        cell.font = bold
-        cells.append(cell)
-    sheet.append(cells)
+    sheet = xlsx_sheet(workbook, "numbers", header, [XLSX_WIDTHS.get(kind, 16) for kind in kinds])
     rows = 0
     for row in text_rows(queryset, columns):
         rows += 1
@@ -326,9 +354,7 @@ def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[st
         out: list[Any] = []
         for kind, value in zip(kinds, row, strict=True):
             if kind == "number":
-                cell = WriteOnlyCell(sheet, value=value)
-                cell.number_format = "@"
-                out.append(cell)
+                out.append(xlsx_text_cell(sheet, value))
             elif kind == "when" and value:
                 cell = WriteOnlyCell(sheet, value=_xlsx_when(value))
                 cell.number_format = XLSX_DATE_FORMAT
@@ -336,7 +362,7 @@ def write_xlsx(queryset: QuerySet, fileobj: IO[bytes] | str, *, columns: list[st
             else:
                 out.append(xlsx_text(value))
         sheet.append(out)
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{rows + 1}"
+    xlsx_sheet_close(sheet, columns=len(header), rows=rows)
     workbook.save(fileobj)
     return rows
 

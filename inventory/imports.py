@@ -22,7 +22,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -676,19 +676,81 @@ class _Rollback(Exception):
 
 
 class ErrorReport:
-    """Every refused row as CSV (row, column, reason, value), neutralised for spreadsheets."""
+    """Every refused row as CSV: the file's own columns, as the row had them, then `row` and
+    `reason` — fix the cells, delete the two columns and the file imports again. Cells are
+    neutralised for spreadsheets (error_report_xlsx undoes that for its text cells)."""
 
-    HEADER = ["row", "column", "reason", "value"]
+    TAIL = ["row", "reason"]
 
     def __init__(self, stream: IO[str] | None):
         self.writer = csv.writer(stream, lineterminator="\r\n") if stream is not None else None
-        if self.writer:
-            self.writer.writerow(self.HEADER)
+        self.width: int | None = None  # the header's, once written
 
-    def write(self, error: RowError) -> None:
+    def start(self, header: Sequence[Any]) -> None:
+        """Write the header row: the file's header, then row and reason."""
+        if self.width is not None:
+            return
+        titles = [_text(h) for h in header]
+        self.width = len(titles)
         if self.writer:
-            self.writer.writerow([error.row or "", error.column, neutralise(error.reason),
-                                  neutralise(error.value)])
+            self.writer.writerow([neutralise(t) for t in titles] + self.TAIL)
+
+    def write(self, line: int, cells: Sequence[Any], errors: Sequence[RowError]) -> None:
+        """One refused row (line 0: the file itself) with all its reasons."""
+        self.start([])
+        if not self.writer:
+            return
+        width = self.width or 0
+        original = [_report_cell(_text(c)) for c in list(cells)[:width]]
+        original += [""] * (width - len(original))
+        self.writer.writerow([*original, line or "", neutralise(error_reason(errors))])
+
+
+# "+65 6700-0002": a spreadsheet reads it as a number at worst, never runs it; left as written.
+_PHONE_LIKE = re.compile(r"\+[\d\s().-]*")
+
+
+def _report_cell(text: str) -> str:
+    return text if _PHONE_LIKE.fullmatch(text) else neutralise(text)
+
+
+def error_reason(errors: Sequence[RowError]) -> str:
+    """A row's reasons in one cell: "vendor: unknown vendor 'X'; number: duplicate of row 3"."""
+    parts = []
+    for error in errors:
+        text = f"{error.column}: {error.reason}"
+        if error.value and error.value not in error.reason:
+            text += f" ({error.value!r})"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def error_report_rows(stream: IO[bytes]) -> Iterator[list[str]]:
+    """The stored CSV report's rows, header first, with the spreadsheet neutralisation undone."""
+    lines = (line.decode("utf-8-sig", "replace") for line in stream)
+    for row in csv.reader(lines):
+        yield [c[1:] if c[:1] == "'" and c[1:2] in exports.FORMULA_START else c for c in row]
+
+
+def error_report_xlsx(source: IO[bytes], target: IO[bytes]) -> int:
+    """The CSV error report as XLSX for a person (the export's sheet style): every cell a
+    text cell, so a value starting with `=` reads as written; returns the refused rows."""
+    from openpyxl import Workbook
+
+    rows = error_report_rows(source)
+    header = next(rows, None) or ErrorReport.TAIL
+    workbook = Workbook(write_only=True)
+    widths = [exports.XLSX_WIDTHS["free"]] * (len(header) - 2) + [8, 60]
+    sheet = exports.xlsx_sheet(workbook, "refused rows", header, widths)
+    count = 0
+    for row in rows:
+        count += 1
+        *cells, line, reason = row
+        sheet.append([*(exports.xlsx_text_cell(sheet, c) if c else None for c in cells),
+                      int(line) if line.isdigit() else line, exports.xlsx_text_cell(sheet, reason)])
+    exports.xlsx_sheet_close(sheet, columns=len(header), rows=count)
+    workbook.save(target)
+    return count
 
 
 def import_file(path: str | Path, *, actor, name: str | None = None, country: str | None = None,
@@ -713,11 +775,10 @@ def import_file(path: str | Path, *, actor, name: str | None = None, country: st
     started = time.perf_counter()
     now = now or timezone.now()
 
-    def refuse(error: RowError) -> None:
-        summary.error_count += 1
-        if len(summary.errors) < KEEP_ERRORS:
-            summary.errors.append(error)
-        report.write(error)
+    def refuse(line: int, cells: Sequence[Any], errors: list[RowError]) -> None:
+        summary.error_count += len(errors)
+        summary.errors.extend(errors[:max(KEEP_ERRORS - len(summary.errors), 0)])
+        report.write(line, cells, errors)
 
     try:
         kind = check_file(path)
@@ -725,8 +786,9 @@ def import_file(path: str | Path, *, actor, name: str | None = None, country: st
         with open_table(path, kind) as table:
             if kind == "xls" and (table.declared_rows or 0) - 1 > max_rows:
                 raise ImportFileError(f"more than {max_rows:,} rows; at most {max_rows:,} per file")
-            checker = RowChecker(_header_row(table), country=country, mapping=mapping, vendor=vendor,
-                                 sku=sku)
+            header = _header_row(table)
+            report.start(header)
+            checker = RowChecker(header, country=country, mapping=mapping, vendor=vendor, sku=sku)
             summary.ignored_columns = checker.ignored
             summary.mapped = checker.plan.describe()
             summary.defaults = ", ".join(f"{label} {value}" for label, value in
@@ -746,11 +808,11 @@ def import_file(path: str | Path, *, actor, name: str | None = None, country: st
     except ImportFileError as exc:
         summary.file_error = str(exc)
         summary.imported = False
-        report.write(RowError(0, "file", str(exc)))
+        report.write(0, [], [RowError(0, "file", str(exc))])
     except ServiceError as exc:
         summary.file_error = " ".join(exc.messages)
         summary.imported = False
-        report.write(RowError(0, "file", summary.file_error))
+        report.write(0, [], [RowError(0, "file", summary.file_error)])
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -762,6 +824,7 @@ def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, a
     # One allowance for the whole file: a preview writes nothing, so chunk by chunk it would
     # count each chunk against the subscription's allowance alone and pass rows the import refuses.
     allowance = Allowance()
+    raw: dict[int, Sequence[Any]] = {}
 
     def flush() -> None:
         if not chunk:
@@ -776,10 +839,14 @@ def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, a
         summary.unchanged += outcome.unchanged
         if outcome.refused:
             numbers = {r.line: r.e164 for r in chunk}
+            refused: dict[int, list[RowError]] = {}
             for line, column, reason in outcome.refused:
-                refuse(RowError(line, column, reason, numbers.get(line, "")))
-            summary.refused += len({line for line, _, _ in outcome.refused})
+                refused.setdefault(line, []).append(RowError(line, column, reason, numbers.get(line, "")))
+            for line, errors in refused.items():
+                refuse(line, raw.get(line, ()), errors)
+            summary.refused += len(refused)
         chunk.clear()
+        raw.clear()
         if progress:
             progress(summary.rows)
 
@@ -792,11 +859,11 @@ def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, a
             raise ImportFileError(f"more than {max_rows:,} rows; at most {max_rows:,} per file")
         if errors:
             summary.refused += 1
-            for error in errors:
-                refuse(error)
+            refuse(line, cells, errors)
             continue
         if row is not None:
             chunk.append(row)
+            raw[line] = cells  # the file's own cells, for the error report if the rules refuse it
         if len(chunk) >= chunk_rows:
             flush()
     flush()

@@ -63,7 +63,10 @@ def test_upload_preview_confirm(page, importer, screenshot):
     with page.expect_download() as info:
         page.click("#error-report-link")
     report = info.value.path().read_text(encoding="utf-8-sig")
-    assert [r[0] for r in csv.reader(io.StringIO(report))][1:] == [str(i) for i in range(5, 13)]
+    assert [r[-2] for r in csv.reader(io.StringIO(report))][1:] == [str(i) for i in range(5, 13)]
+    with page.expect_download() as info:
+        page.click("#error-report-xlsx-link")
+    assert info.value.suggested_filename == "numbers-with-errors-errors.xlsx"
 
 
 def test_progress_bar_follows_a_background_job_without_reloading(page, importer, screenshot):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import zipfile
 
+import openpyxl
 import pytest
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -83,7 +85,8 @@ def test_refused_rows_all_or_nothing_then_valid_only(client, ops_user, sample_ca
     assert (job.created_count, job.rejected_count) == (3, 8)
     page = client.get(job_url(job)).content.decode()
     assert "unknown vendor &#x27;No Such Vendor&#x27;" in page
-    assert "<td>7</td><td>vendor</td>" in page
+    assert "<td>7</td><td>vendor: unknown vendor" in page
+    assert 'id="error-report-link"' in page and 'id="error-report-xlsx-link"' in page
     assert 'id="import-confirm"' in page and "disabled" in page.split('id="import-confirm"')[1][:60]
 
     response = client.post(job_url(job, "import_confirm"))  # without "valid only": refused
@@ -107,9 +110,28 @@ def test_error_report_download(client, ops_user, sample_catalog):
     assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = list(csv.reader(text.splitlines()))
-    assert rows[0] == ["row", "column", "reason", "value"]
-    assert [r[0] for r in rows[1:]] == ["5", "6", "7", "8", "9", "10", "11", "12"]
-    assert rows[-1][3].startswith("'=HYPERLINK")
+    assert rows[0] == ["number", "country", "vendor", "sku", "capabilities", "routing", "golden",
+                       "ported_in", "tags", "notes", "row", "reason"]
+    assert [r[-2] for r in rows[1:]] == ["5", "6", "7", "8", "9", "10", "11", "12"]
+    assert rows[3][2] == "No Such Vendor" and rows[3][-1] == "vendor: unknown vendor 'No Such Vendor'"
+    assert rows[-1][0].startswith("'=HYPERLINK")
+
+
+def test_error_report_download_as_xlsx(client, ops_user, sample_catalog):
+    client.force_login(ops_user)
+    upload(client, "numbers-with-errors.csv")
+    job = ImportJob.objects.get()
+    response = client.get(job_url(job, "import_errors_xlsx"))
+    assert response.status_code == 200
+    assert 'filename="numbers-with-errors-errors.xlsx"' in response["Content-Disposition"]
+    sheet = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    assert [c.value for c in sheet[1]][-2:] == ["row", "reason"] and sheet.freeze_panes == "A2"
+    assert all(c.font.bold for c in sheet[1])
+    last = [c for c in sheet[9]]
+    assert last[-2].value == 12 and last[0].value.startswith("=HYPERLINK") and last[0].data_type == "s"
+    other = client.get(job_url(ImportJob.objects.create(original_name="x.csv", created_by=ops_user),
+                               "import_errors_xlsx"))
+    assert other.status_code == 404
 
 
 def test_default_country_from_the_form(client, ops_user, sample_catalog):
@@ -263,3 +285,11 @@ def test_progress_is_visible_while_the_import_transaction_is_open(ops_user, samp
         assert seen == 400
     finally:
         import_job_progress_close()
+
+
+def test_export_buttons_say_who_each_format_is_for(client, ops_user):
+    client.force_login(ops_user)
+    html = client.get(reverse("admin:inventory_phonenumber_changelist")).content.decode()
+    csv_link = html.split('id="export-csv-link"')[1].split("</a>")[0]
+    xlsx_link = html.split('id="export-xlsx-link"')[1].split("</a>")[0]
+    assert csv_link.endswith(">CSV (for systems)") and xlsx_link.endswith(">XLSX (for spreadsheets)")

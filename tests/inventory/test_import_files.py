@@ -306,14 +306,74 @@ def test_binary_junk_as_csv_is_a_clear_file_error(tmp_path, sample_catalog, ops_
     assert summary.file_error and "missing columns" in summary.file_error
 
 
-def test_error_report_is_csv_and_neutralised(tmp_path, sample_catalog, ops_user):
+def sample_lines(name: str) -> list[list[str]]:
+    with open(SAMPLES / name, encoding="utf-8", newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_error_report_has_the_files_columns_then_row_and_reason(tmp_path, sample_catalog, ops_user):
     report = io.StringIO()
     import_file(SAMPLES / "numbers-with-errors.csv", actor=ops_user, error_stream=report)
     rows = list(csv.reader(io.StringIO(report.getvalue())))
-    assert rows[0] == ["row", "column", "reason", "value"]
-    formula = [r for r in rows[1:] if r[0] == "12"]
-    assert formula and formula[0][3].startswith("'=HYPERLINK")  # not a live formula in Excel
-    assert {r[0] for r in rows[1:]} == {str(i) for i in range(5, 13)}
+    original = sample_lines("numbers-with-errors.csv")
+    assert rows[0] == HEADER + ["row", "reason"]
+    assert [r[-2] for r in rows[1:]] == [str(i) for i in range(5, 13)]
+    for row in rows[1:]:  # each refused row with its own cells, as the file had them
+        if row[-2] not in ("6", "12"):
+            assert row[:-2] == original[int(row[-2]) - 1]
+    assert rows[2][:2] == ["'+65abc", "SG"]  # not a phone number: neutralised like any text
+    by_row = {r[-2]: r[-1] for r in rows[1:]}
+    assert by_row["5"] == "number: duplicate of row 2 ('+6567000001')"
+    assert by_row["7"] == "vendor: unknown vendor 'No Such Vendor'"
+    assert rows[-1][0].startswith("'=HYPERLINK")  # not a live formula in Excel
+    assert rows[-1][1:-2] == original[11][1:]
+
+
+def test_a_row_the_rules_refuse_is_reported_with_its_cells(tmp_path, sample_catalog, ops_user):
+    path = tmp_path / "state.csv"
+    path.write_text("Number,country,vendor,sku,state\n+6566400010,SG,M1 Trunks,SG-DID-STD,deleted\n"
+                    "+6566400011,SG,M1 Trunks,SG-DID-STD,available\n", encoding="utf-8")
+    report = io.StringIO()
+    summary = import_file(path, actor=ops_user, error_stream=report)
+    assert summary.refused == 1
+    rows = list(csv.reader(io.StringIO(report.getvalue())))
+    assert rows[0] == ["Number", "country", "vendor", "sku", "state", "row", "reason"]
+    [(*cells, line, reason)] = rows[1:]
+    assert (cells, line) == (["+6566400010", "SG", "M1 Trunks", "SG-DID-STD", "deleted"], "2")
+    assert reason.startswith("state: ") and "cannot be set by an import" in reason
+
+
+def test_error_report_of_an_unreadable_file_says_why(tmp_path, sample_catalog, ops_user):
+    path = tmp_path / "nohead.csv"
+    path.write_text("foo,bar\n1,2\n", encoding="utf-8")
+    report = io.StringIO()
+    import_file(path, actor=ops_user, error_stream=report)
+    rows = list(csv.reader(io.StringIO(report.getvalue())))
+    assert rows[0] == ["foo", "bar", "row", "reason"]
+    assert rows[1][:3] == ["", "", ""] and rows[1][3].startswith("file: missing columns")
+
+
+def test_error_report_as_xlsx_is_for_a_person(tmp_path, sample_catalog, ops_user):
+    from inventory.imports import error_report_xlsx
+
+    report = io.StringIO()
+    import_file(SAMPLES / "numbers-with-errors.csv", actor=ops_user, error_stream=report)
+    target = io.BytesIO()
+    assert error_report_xlsx(io.BytesIO(report.getvalue().encode("utf-8-sig")), target) == 8
+    sheet = openpyxl.load_workbook(io.BytesIO(target.getvalue())).active
+    assert [c.value for c in sheet[1]] == HEADER + ["row", "reason"]
+    assert all(c.font.bold for c in sheet[1]) and sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == "A1:L9"
+    assert sheet.column_dimensions["L"].width >= 40
+    original = sample_lines("numbers-with-errors.csv")
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert [r[-2] for r in rows] == list(range(5, 13))
+    for row in rows:
+        assert [c or "" for c in row[:-2]] == original[row[-2] - 1]
+    formula = sheet.cell(row=9, column=1)
+    assert formula.value == original[11][0] and formula.value.startswith("=HYPERLINK")
+    assert formula.data_type == "s" and formula.number_format == "@"  # text, not a formula
+    assert sheet.cell(row=2, column=1).value == "+6567000001"
 
 
 def test_nul_character_is_a_row_error_not_a_crash(tmp_path, sample_catalog, ops_user):
