@@ -7,20 +7,29 @@ registry) and by the test set-up, which puts them back after a test empties the 
 from __future__ import annotations
 
 # (cause, days, notes, is_ported_in): None = any number; True = the ported-in row.
+# The notes are what ops read on the life-cycle policies page (where each period comes from:
+# the seeds' workflow, peers' practice and B3Networks' published ported-in periods, in
+# docs/architecture.md).
 DEFAULT_POLICIES: list[tuple[str, int, str, bool | None]] = [
-    ("manual", 28, "seeds: manual reserve", None),
-    ("subscription_expired", 56, "seeds: subscription expired", None),
-    ("subscription_terminated", 28, "seeds: subscription terminated", None),
-    ("swapped_out", 1, "seeds: swapped out of a subscription", None),
-    ("lock", 28, "peer docs", None),
-    ("cooling", 0, "off; peers: Kazoo aging, VOSS cooling", None),
-    ("hold", 30, "seeds: JeraSoft hold while the package is suspended", None),
-    ("notice_lead", 7, "seeds: notice lead time", None),
-    # B3Networks' published periods for ported-in numbers.
-    ("manual", 28, "B3: ported-in, manual reserve", True),
-    ("subscription_expired", 84, "B3: ported-in, subscription expired", True),
-    ("subscription_terminated", 56, "B3: ported-in, subscription terminated", True),
-    ("swapped_out", 28, "B3: ported-in, swapped out", True),
+    ("manual", 28, "Default: a manual reservation lasts 28 days", None),
+    ("subscription_expired", 56, "Default: after a subscription expires, its numbers stay reserved "
+                                 "for the client 56 days", None),
+    ("subscription_terminated", 28, "Default: after a subscription is terminated, its numbers stay "
+                                    "reserved for the client 28 days", None),
+    ("swapped_out", 1, "Default: a number swapped out of a subscription stays reserved for the "
+                       "client 1 day", None),
+    ("lock", 28, "Default: a lock lasts 28 days", None),
+    ("cooling", 0, "Default: off. A number whose reservation ends is available at once; set days "
+                   "to let it rest first", None),
+    ("hold", 30, "Default: while a subscription is suspended, its numbers are held 30 days", None),
+    ("notice_lead", 7, "Default: the expiry notice goes out 7 days before a reservation ends", None),
+    ("manual", 28, "Default for ported-in numbers: a manual reservation lasts 28 days", True),
+    ("subscription_expired", 84, "Default for ported-in numbers: reserved for the client 84 days "
+                                 "after the subscription expires", True),
+    ("subscription_terminated", 56, "Default for ported-in numbers: reserved for the client 56 days "
+                                    "after the subscription is terminated", True),
+    ("swapped_out", 28, "Default for ported-in numbers: reserved for the client 28 days after "
+                        "being swapped out", True),
 ]
 # The period a cause has when no LifecyclePolicy row matches (inventory.services.policies):
 # (cause, is_ported_in) → days, the any-number row under (cause, None).

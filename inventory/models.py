@@ -44,9 +44,9 @@ class Vendor(models.Model):
 class Sku(models.Model):
     code = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200, blank=True)
-    voice = models.BooleanField(default=True)
-    sms = models.BooleanField(default=False)
-    fax = models.BooleanField(default=False)
+    voice = models.BooleanField("Voice", default=True)
+    sms = models.BooleanField("SMS", default=False)
+    fax = models.BooleanField("Fax", default=False)
     history = HistoricalRecords()
 
     class Meta:
@@ -62,10 +62,10 @@ class PhoneNumber(models.Model):
     e164 = models.CharField("number", max_length=16, unique=True)
     country = models.CharField(max_length=2, help_text="ISO 3166 alpha-2")
     vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="numbers")
-    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="numbers")
-    voice = models.BooleanField(default=True)
-    sms = models.BooleanField(default=False)
-    fax = models.BooleanField(default=False)
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="numbers", verbose_name="SKU")
+    voice = models.BooleanField("Voice", default=True)
+    sms = models.BooleanField("SMS", default=False)
+    fax = models.BooleanField("Fax", default=False)
     routing = models.CharField(max_length=100, blank=True)
     is_golden = models.BooleanField("golden", default=False)
     is_ported_in = models.BooleanField("ported in", default=False)
@@ -249,9 +249,9 @@ class LifecyclePolicy(models.Model):
     cause = models.CharField(max_length=32, choices=PolicyCause.choices)
     country = models.CharField(max_length=2, blank=True, help_text="Empty = any country.")
     sku = models.ForeignKey(
-        Sku, null=True, blank=True, on_delete=models.CASCADE, help_text="Empty = any SKU."
+        Sku, null=True, blank=True, on_delete=models.CASCADE, help_text="Empty = any SKU.", verbose_name="SKU"
     )
-    is_ported_in = models.BooleanField(null=True, blank=True, help_text="Empty = either.")
+    is_ported_in = models.BooleanField("ported in", null=True, blank=True, help_text="Empty = either.")
     period_days = models.PositiveIntegerField(help_text="0 = off (cooling) or immediate.")
     notes = models.CharField(max_length=200, blank=True)
     history = HistoricalRecords()

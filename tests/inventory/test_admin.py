@@ -1051,3 +1051,48 @@ def test_overview_says_whether_worker_and_beat_are_alive(admin_client):
     values = dict(re.findall(r'data-figure="(process-\w+)"[^>]*>\s*<span class="value">([^<]+)<', html))
     assert values == {"process-worker": "alive", "process-beat": "down"}
     assert reverse("admin:ops_heartbeat_changelist") in html
+
+
+# --- labels in words, policy notes for ops -----------------------------------------------
+
+
+def _headers(html: str) -> list[str]:
+    """The change list's column titles (after a sorted column's priority number)."""
+    cells = re.findall(r'<th scope="col".*?</th>', html, re.S)
+    return [re.sub(r"<[^>]+>", "", h).strip().split("\n")[-1].strip() for h in cells]
+
+
+def test_list_headers_read_as_words(ops, sample_catalog):
+    skus = _headers(ops.get("/admin/inventory/sku/").content.decode())
+    assert {"Voice", "SMS", "Fax"} <= set(skus) and "Sms" not in skus
+    policies = _headers(ops.get("/admin/inventory/lifecyclepolicy/").content.decode())
+    assert {"SKU", "Ported in"} <= set(policies) and "Sku" not in policies
+    assert PhoneNumber._meta.get_field("sku").verbose_name == "SKU"
+    assert PhoneNumber._meta.get_field("is_ported_in").verbose_name == "ported in"
+
+
+def test_default_policies_carry_notes_for_ops_and_the_migration_keeps_edited_ones(ops):
+    import importlib
+
+    from django.apps import apps
+
+    from inventory.models import LifecyclePolicy
+
+    html = ops.get("/admin/inventory/lifecyclepolicy/").content.decode()
+    notes = set(LifecyclePolicy.objects.values_list("notes", flat=True))
+    assert "Default: a manual reservation lasts 28 days" in notes
+    assert not any(n.startswith(("seeds:", "peer", "B3:", "off;")) for n in notes), notes
+    assert "seeds:" not in html
+
+    step = importlib.import_module("inventory.migrations.0014_policy_notes_for_ops")
+    lock = LifecyclePolicy.objects.get(cause="lock", country="", sku=None, is_ported_in=None)
+    hold = LifecyclePolicy.objects.get(cause="hold", country="", sku=None, is_ported_in=None)
+    for policy, note in ((lock, "peer docs"), (hold, "agreed with finance")):  # old default; edited
+        policy.notes = note
+        policy.save()
+    step.notes_for_ops(apps, None)
+    lock.refresh_from_db()
+    hold.refresh_from_db()
+    assert lock.notes == "Default: a lock lasts 28 days"
+    assert lock.history.filter(history_change_reason=step.REASON).exists()
+    assert hold.notes == "agreed with finance"
