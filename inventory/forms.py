@@ -349,7 +349,7 @@ class AddNumbersForm(forms.Form):
         self.max_range = limits["FORM_MAX_RANGE"]
         self.fields["numbers"].help_text = (
             f"Up to {self.max_items} entries separated by commas or new lines; an entry may be an "
-            f"inclusive range like +6560000000-+6560000999 (at most {self.max_range:,} numbers)."
+            f"inclusive range like +6560000000-+6560000999 (at most {self.max_range:,} numbers in all)."
         )
         self.fields["country"].initial = limits.get("DEFAULT_COUNTRY", "")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -213,6 +213,36 @@ def expand_range(start: str, end: str, *, country: str | None = None, limit: int
     return [f"+{n:0{width}d}" for n in range(low, high + 1)]
 
 
+def spec_chunks(spec: str, *, country: str | None = None, size: int = 100_000) -> Iterator[str]:
+    """The spec again, as pieces of at most `size` numbers each: a long range becomes
+    consecutive sub-ranges (its ends checked as expand_range checks them), so a caller can
+    add a million-number range piece by piece in constant memory. Other items pass as they
+    are, a few to a piece; a bad item is passed on for the parser to refuse with its reason."""
+    pending: list[str] = []
+    for item in split_items(spec):
+        match = RANGE_RE.match(item)
+        if match and not _looks_like_dashed_number(item, country):
+            try:
+                first = normalize(match.group(1), country)
+                last = _range_end(first, match.group(2), country)
+                low, high = int(first[1:]), int(last[1:])
+            except NumberError:
+                pending.append(item)
+                continue
+            if len(first) == len(last) and region_of(first) == region_of(last) and high - low + 1 > size:
+                width = len(first) - 1
+                for start in range(low, high + 1, size):
+                    stop = min(high, start + size - 1)
+                    yield f"+{start:0{width}d}-+{stop:0{width}d}"
+                continue
+        pending.append(item)
+        if len(pending) >= 1000:
+            yield ",".join(pending)
+            pending = []
+    if pending:
+        yield ",".join(pending)
+
+
 def _range_end(first: str, end: str, country: str | None) -> str:
     """The range's end as E.164: a number in full, or only its last digits (abbreviated)."""
     digits = re.sub(r"\D", "", end)
@@ -243,10 +273,12 @@ def parse_spec(
     country: str | None = None,
     max_items: int | None = None,
     max_range: int | None = None,
+    max_total: int | None = None,
 ) -> ParsedSpec:
     """Parse "a, b\\nc-d": single numbers and inclusive ranges, deduplicated, input order kept.
 
-    Bad items are reported in `errors` (item → reason) and do not stop the good ones.
+    Bad items are reported in `errors` (item → reason) and do not stop the good ones. Over
+    `max_items` entries or `max_total` numbers in all, nothing is parsed: one "(input)" error.
     """
     result = ParsedSpec()
     seen: set[str] = set()
@@ -275,6 +307,10 @@ def parse_spec(
             if e164 not in seen:
                 seen.add(e164)
                 result.numbers.append(e164)
+        if max_total is not None and len(result.numbers) > max_total:
+            return ParsedSpec(errors={"(input)": (
+                f"more than {max_total:,} numbers in one request; add the rest in another "
+                "(manage.py add_numbers has no limit)")})
     return result
 
 

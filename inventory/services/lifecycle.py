@@ -221,7 +221,9 @@ def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str
     for capability in ("voice", "sms", "fax"):
         attrs.setdefault(capability, getattr(sku_row, capability))
     remark = (remark or "").strip() or "added"
-    parsed = parse_spec(numbers, country=country, max_items=max_items, max_range=max_range)
+    # The form and API limits bound a request in total too, not only each range in it.
+    parsed = parse_spec(numbers, country=country, max_items=max_items, max_range=max_range,
+                        max_total=max_range)
     result = TransitionResult(rejected=dict(parsed.errors))
     existing = existing_e164(parsed.numbers)
     for e164 in existing:

@@ -90,6 +90,15 @@ def test_limits_for_the_form(add):
     assert stored() == []
 
 
+def test_the_form_limit_bounds_a_request_in_total(add):
+    """Ranges each within the limit cannot add up past it (50 × 10,000 would be 500,000)."""
+    result = add("+6560000000-+6560000599,+6560001000-+6560001599", max_items=50, max_range=1_000)
+    assert result.rejected == {"(input)": "more than 1,000 numbers in one request; add the rest in "
+                                           "another (manage.py add_numbers has no limit)"}
+    assert stored() == []
+    assert len(add("+6560000000-+6560000499,+6560001000-+6560001499", max_range=1_000).done) == 1_000
+
+
 def test_attributes_and_tags(add, partner):
     add("+6560000000", tags="vip, sales;vip", routing="trunk-1", is_golden=True,
         visible_to=partner, notes="nice", sms=True)
@@ -154,3 +163,29 @@ def test_ops_can_unlock_a_legacy_permanent_lock(add, ops_user, now):
     assert number_unlock(numbers=[n], actor=ops_user, remark="checked", now=now).done
     assert PhoneNumber.objects.get().state == NumberState.AVAILABLE
     assert Reservation.objects.get(number=n).status == ReservationStatus.RELEASED
+
+
+def test_a_long_range_is_walked_in_pieces():
+    """spec_chunks gives consecutive sub-ranges of a long range (constant memory for the
+    command); short items, abbreviated ends and bad items pass on as the parser sees them."""
+    from inventory.numbers import spec_chunks
+
+    assert list(spec_chunks("+6560000000-+6560002500,+6567000001", size=1000)) == [
+        "+6560000000-+6560000999", "+6560001000-+6560001999", "+6560002000-+6560002500",
+        "+6567000001"]
+    assert list(spec_chunks("+6568791111-2222", size=500))[0] == "+6568791111-+6568791610"
+    assert list(spec_chunks("+6560000009-+6560000001,hello", size=2)) == [
+        "+6560000009-+6560000001,hello"]
+
+
+def test_add_numbers_command_adds_a_range_piece_by_piece(vendor, sku):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("add_numbers", "+6560000000-+6560002499", vendor=vendor.name, sku=sku.code,
+                 chunk=1000, stdout=out)
+    assert out.getvalue().strip() == "2500 added, 0 refused"
+    assert PhoneNumber.objects.count() == 2500
+    assert PhoneNumber.history.count() == 2500
