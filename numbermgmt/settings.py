@@ -304,6 +304,9 @@ SYSTEM_USERNAME = "system"
 # --- API (DESIGN §9) ---------------------------------------------------------------------
 # Requests per API key, e.g. "1000/min"; "0" turns the limit off.
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1000/min")
+# Key guessing: refused keys per address before a cool-off (api/authentication.py).
+API_KEY_FAILURE_LIMIT = int(os.environ.get("API_KEY_FAILURE_LIMIT", "20"))
+API_KEY_COOLOFF_SECONDS = int(os.environ.get("API_KEY_COOLOFF_SECONDS", "900"))
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerApiKeyAuthentication"],

@@ -30,6 +30,16 @@ class Api:
         return self.client.patch(self._url(path), data, format="json", headers=headers)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate limits and refused-key counts live in the cache: each test starts from none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def make_key(db):
     def make(name: str = "billing", **kwargs) -> tuple[Api, object]:

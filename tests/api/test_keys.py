@@ -109,3 +109,18 @@ def test_admin_refuses_a_key_with_neither_group_nor_partner(client, admin_user):
     response = client.post("/admin/api/apikey/add/", {"name": "crm"})
     assert response.status_code == 200 and not ApiKey.objects.exists()
     assert b"Choose a group or permissions" in response.content
+
+
+def test_key_guessing_is_throttled_then_cools_off(ops, settings):
+    """Refused keys from one address count; past the limit every key check from there is a
+    429 with Retry-After (the right key too) until the cool-off ends; never a permanent lock."""
+    from django.core.cache import cache
+
+    settings.API_KEY_FAILURE_LIMIT, settings.API_KEY_COOLOFF_SECONDS = 3, 600
+    for _ in range(3):
+        assert Api("guess.wrongwrongwrong").get("/numbers/").status_code == 401
+    locked = ops.get("/numbers/")
+    assert locked.status_code == 429 and locked["Retry-After"] == "600"
+    assert locked["Content-Type"].startswith("application/problem+json")
+    cache.clear()  # the cool-off has passed (its entry expired)
+    assert ops.get("/numbers/").status_code == 200
