@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from tests.browser.conftest import CL, login
-from tests.browser.test_admin import message_text, sign_in
+from tests.browser.test_admin import message_text, pick, sign_in
 
 
 def test_act_from_a_numbers_page(page, ops_world, screenshot):
@@ -42,6 +42,35 @@ def test_act_from_a_numbers_page(page, ops_world, screenshot):
     assert link.evaluate("e => getComputedStyle(e).textDecorationLine") == "underline"
     assert link.evaluate("e => getComputedStyle(e).color") != \
         header.evaluate("e => getComputedStyle(e).backgroundColor")
+
+
+def test_swap_out_from_an_assigned_numbers_page(page, ops_world):
+    """B3's swap: the replacement is picked by typing, assigned to the same subscription, and
+    the old number stays reserved for the organization (1 day); a refused replacement says why."""
+    from inventory.models import PhoneNumber
+
+    old, golden, new = ops_world["numbers"][10], ops_world["numbers"][5], ops_world["numbers"][4]
+    PhoneNumber.objects.filter(pk=golden.pk).update(is_golden=True)  # test set-up, no service move
+    sign_in(page)
+    for replacement, refused in ((golden, True), (new, False)):
+        page.goto(f"{CL}{old.pk}/change/")
+        page.locator("#number-actions button[data-action=swap]").click()
+        page.wait_for_selector("#action-form")
+        pick(page, "id_f-new", replacement.e164[:-1], replacement.e164)
+        page.fill("#id_f-remark", "customer asked for a nicer number")
+        page.click("input[name=apply]")
+        page.wait_for_load_state("load")
+        text = page.locator("body").inner_text()
+        if refused:
+            assert "golden" in text.lower()  # an available golden number is sold only reserved
+            assert PhoneNumber.objects.get(pk=old.pk).state == "assigned"
+    old.refresh_from_db()
+    new.refresh_from_db()
+    from subscriptions.models import Subscription
+
+    assert (new.state, new.subscription) == ("assigned", Subscription.objects.get(plan="Cloud PBX"))
+    assert old.state == "reserved" and old.organization == ops_world["clinics"]
+    assert old.subscription_id is None
 
 
 def test_release_confirmation_names_the_holder_with_a_red_button(page, ops_world):
