@@ -22,7 +22,9 @@ def export_child(args: list[str], out: Path) -> tuple[float, float, int]:
         [sys.executable, str(MANAGE), "export_numbers", *args, "-o", str(out)])
     if code != 0:
         raise SystemExit(f"export_numbers failed: {text[-2000:]}")
-    rows = int(text.split()[0].replace(",", ""))
+    # The command's own line ("N rows written …"); libraries may log a line before it.
+    line = next(ln for ln in text.splitlines() if ln[:1].isdigit())
+    rows = int(line.split()[0].replace(",", ""))
     return elapsed, rss, rows
 
 
