@@ -104,7 +104,8 @@ class SubscriptionAdmin(HistoryAdmin):
                     current_period_end=data.get("current_period_end"),
                     number_allowance=data.get("number_allowance"),
                     subscriber=data.get("subscriber", ""), actor=request.user)
-                obj.pk, obj.uuid, obj.status = created.pk, created.uuid, created.status
+                obj.pk = created.pk
+                obj.refresh_from_db()  # the service's row as stored (uuid, status), for the response
             else:
                 changes = {name: data[name] for name in form.changed_data if name in UPDATABLE}
                 result = subscription_update(subscription=obj, changes=changes, actor=request.user,
