@@ -16,8 +16,20 @@ from contextlib import contextmanager
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/numbermgmt_bench"
 N_NUMBERS = int(os.environ.get("BENCH_NUMBERS", "1000000"))
-PARTNER_SHARE = 100_000  # numbers held by the benchmark partner and its customers
-BASE = 6560000000  # +65 6560 0000 onwards: valid Singapore fixed-line numbers
+PARTNER_SHARE = N_NUMBERS // 10  # numbers held by the benchmark partner and its customers
+BASE = 6560000000  # +65 6000 0000 onwards: valid Singapore fixed-line numbers (10M: all of 6xxx xxxx)
+# Each bench's own numbers: Singapore mobile ranges (8100 0000–9899 9999 are all valid), never
+# inside the data set at any BENCH_NUMBERS up to 20M. One place, so no two benches overlap.
+RANGES = {
+    "import": 6581000000,  # up to 10,000,000 rows: +6581000000…+6590999999
+    "import_peer": 6591000000,  # 20,000 rows for django-import-export
+    "expiry": 6592000000,  # 1,100,000 due reservations and locks
+    "foundation": 6594000000,  # add range, bulk reserve, allocation
+    "dashboard": 6595000000,  # numbers with history, for the number page
+    "webhooks": 6596000000,
+    "api": 6597000000,
+}
+assert min(RANGES.values()) >= BASE + N_NUMBERS, "BENCH_NUMBERS too large for the bench ranges"
 RESULTS: list[tuple[str, bool | None]] = []
 
 
@@ -30,6 +42,8 @@ def setup_django() -> None:
     url = os.environ.get("DATABASE_URL", DEFAULT_URL)
     if url.endswith("/numbermgmt"):
         url = url + "_bench"  # never benchmark on the development database
+        if N_NUMBERS != 1_000_000:
+            url += f"_{N_NUMBERS}"  # one database per size: a 10M set never serves a 1M run
     os.environ["DATABASE_URL"] = url
     import django
 
@@ -143,7 +157,7 @@ def dataset() -> dict:
         Subscription.objects.create(organization=other_customer, kind="service", plan="Bench")
 
     present = PhoneNumber.objects.filter(e164__startswith="+656").count()
-    if present < N_NUMBERS:
+    if present != N_NUMBERS:
         _load_numbers(connection, vendor.pk, sku.pk, partner, customers, subs, other, other_customer,
                       other_sub)
     vacuum()
