@@ -78,7 +78,8 @@ class WebhookEndpoint(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(excluded_fields=["secret", "previous_secret"])
+    history = HistoricalRecords(excluded_fields=["secret", "previous_secret"],
+                                history_id_field=models.BigAutoField(primary_key=True))
 
     class Meta:
         ordering = ["url", "id"]

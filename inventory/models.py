@@ -32,7 +32,8 @@ class Vendor(models.Model):
         limit_choices_to={"kind": "partner"},
     )
     notes = models.TextField(blank=True)
-    history = HistoricalRecords()  # the audit log: who changed what, when, and why
+    # the audit log: who changed what, when, and why (64-bit ids: bulk sweeps pass 2**31 rows)
+    history = HistoricalRecords(history_id_field=models.BigAutoField(primary_key=True))
 
     class Meta:
         ordering = ["name"]
@@ -47,7 +48,7 @@ class Sku(models.Model):
     voice = models.BooleanField("Voice", default=True)
     sms = models.BooleanField("SMS", default=False)
     fax = models.BooleanField("Fax", default=False)
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_id_field=models.BigAutoField(primary_key=True))
 
     class Meta:
         ordering = ["code"]
@@ -126,6 +127,7 @@ class PhoneNumber(models.Model):
     # The history table is written on every change: index only what its readers use
     # (a number's timeline by id, recent changes by date, changes by user).
     history = HistoricalRecords(
+        history_id_field=models.BigAutoField(primary_key=True),
         excluded_fields=["updated_at"],
         no_db_index=["e164", "country", "routing", "reserved_for", "vendor", "sku", "visible_to",
                      "organization", "subscription"],
@@ -254,7 +256,7 @@ class LifecyclePolicy(models.Model):
     is_ported_in = models.BooleanField("ported in", null=True, blank=True, help_text="Empty = either.")
     period_days = models.PositiveIntegerField(help_text="0 = off (cooling) or immediate.")
     notes = models.CharField(max_length=200, blank=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_id_field=models.BigAutoField(primary_key=True))
 
     class Meta:
         ordering = ["cause", "country", "sku"]

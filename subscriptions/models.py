@@ -31,7 +31,8 @@ class Organization(models.Model):
         max_length=253, blank=True, db_index=True, help_text="A partner's domain."
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()  # the audit log: who changed what, when, and why
+    # the audit log: who changed what, when, and why (64-bit ids: bulk sweeps pass 2**31 rows)
+    history = HistoricalRecords(history_id_field=models.BigAutoField(primary_key=True))
 
     class Meta:
         ordering = ["name"]
@@ -64,7 +65,7 @@ class Subscriber(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="subscribers"
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_id_field=models.BigAutoField(primary_key=True))
 
     class Meta:
         ordering = ["username"]
@@ -94,7 +95,7 @@ class Subscription(models.Model):
     )
     subscriber = models.CharField(max_length=150, blank=True, help_text="Username, optional.")
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_id_field=models.BigAutoField(primary_key=True))
 
     class Meta:
         ordering = ["-created_at"]
@@ -142,7 +143,7 @@ class PartnerMembership(models.Model):
         related_name="memberships",
         limit_choices_to={"kind": OrganizationKind.PARTNER},
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_id_field=models.BigAutoField(primary_key=True))
 
     def __str__(self) -> str:
         return f"{self.user} → {self.organization.name}"
