@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, overload
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -116,9 +116,8 @@ class Allowance:
     def __init__(self) -> None:
         self.room: dict[int, int | None] = {}
 
-    def take(self, sub: Subscription, *, leaving: Iterable[int] = ()) -> str | None:
-        """Take one place, or say why not. `leaving`: numbers that leave `sub` in this same
-        call (a swap) and so free their place."""
+    def left(self, sub: Subscription, *, leaving: Iterable[int] = ()) -> int | None:
+        """How many more numbers `sub` may take (None: no limit); one count query, once."""
         if sub.pk not in self.room:
             if sub.number_allowance is None:
                 self.room[sub.pk] = None
@@ -126,7 +125,12 @@ class Allowance:
                 held = (PhoneNumber.objects.filter(subscription=sub, state__in=HELD_STATES)
                         .exclude(pk__in=list(leaving)).count())
                 self.room[sub.pk] = sub.number_allowance - held
-        room = self.room[sub.pk]
+        return self.room[sub.pk]
+
+    def take(self, sub: Subscription, *, leaving: Iterable[int] = ()) -> str | None:
+        """Take one place, or say why not. `leaving`: numbers that leave `sub` in this same
+        call (a swap) and so free their place."""
+        room = self.left(sub, leaving=leaving)
         if room is None:
             return None
         if room <= 0:
@@ -440,10 +444,12 @@ def number_set_reserved_for(*, numbers: Any, reserved_for: str, actor: Any, rema
                  move=move, already=lambda n: n.reserved_for == value)
 
 
-def _next_candidate(sub: Subscription, filters: dict[str, Any]) -> PhoneNumber | None:
-    """The first number next-available may take for `sub`, locked (skip_locked): the ones
-    kept for its subscriber first (available, or reserved by its organization or partner),
-    then free ones kept for nobody. Never golden-and-available, never another's."""
+def _next_candidates(sub: Subscription, filters: dict[str, Any], count: int) -> list[PhoneNumber]:
+    """The first `count` numbers next-available may take for `sub`, locked (skip_locked),
+    in at most two ordered queries: the ones kept for its subscriber first (available, or
+    reserved by its organization or partner), then free ones kept for nobody. The rules are
+    the queries' own: never golden-and-available, never kept for another, never visible only
+    to another partner (the partial index number_allocatable serves the second walk)."""
     org = sub.organization
     free = Q(state=S.AVAILABLE, is_golden=False) & (
         Q(visible_to__isnull=True) | Q(visible_to_id=org.partner_id))
@@ -452,34 +458,67 @@ def _next_candidate(sub: Subscription, filters: dict[str, Any]) -> PhoneNumber |
     if sub.subscriber:
         ours = Q(state=S.RESERVED, organization_id__in=[i for i in (org.pk, org.parent_id) if i])
         passes.insert(0, PhoneNumber.objects.filter(free | ours, reserved_for=sub.subscriber))
+    found: list[PhoneNumber] = []
     for qs in passes:
         if pattern:
             qs = qs.filter(pattern_q(pattern))
-        number = qs.filter(**filters).select_for_update(skip_locked=True).order_by("pk").first()
-        if number is not None:
-            return number
-    return None
+        found += qs.filter(**filters).select_for_update(skip_locked=True).order_by("pk")[
+            : count - len(found)]
+        if len(found) >= count:
+            break
+    return found
 
 
+@overload
 def number_next_available(*, subscription: Subscription, actor: Any, remark: str,
-                          now: dt.datetime | None = None, **filters: Any) -> PhoneNumber:
-    """Assign the first free number that matches; parallel callers never get the same one.
+                          now: dt.datetime | None = None, count: None = None,
+                          **filters: Any) -> PhoneNumber: ...
+@overload
+def number_next_available(*, subscription: Subscription, actor: Any, remark: str,
+                          now: dt.datetime | None = None, count: int,
+                          **filters: Any) -> list[PhoneNumber]: ...
+def number_next_available(*, subscription: Subscription, actor: Any, remark: str,
+                          now: dt.datetime | None = None, count: int | None = None,
+                          **filters: Any) -> PhoneNumber | list[PhoneNumber]:
+    """Assign the first free number that matches (or, with `count`, the first `count`, all or
+    none: a list in id order); parallel callers never get the same one.
 
     `skip_locked` makes each caller pass over rows another is taking. A subscription with a
     subscriber gets the numbers kept for that username first; available golden numbers,
     numbers kept for someone else and numbers visible only to another partner are never
     picked. `pattern=` takes a search pattern (see inventory.numbers.pattern_q).
+
+    A call does the same few queries whatever `count` is: the subscription lock, the
+    allowance count (when it has one), the candidates, one write with their history, the
+    reservations closed, one event.
     """
     remark = require_remark(remark)
     now = now or timezone.now()
+    wanted = 1 if count is None else count
+    if wanted < 1:
+        raise ServiceError("Count must be at least 1.")
     with transaction.atomic():
         sub = subscription_lock(subscription, kind=SubscriptionKind.SERVICE)
-        number = _next_candidate(sub, dict(filters))
-        if number is None:
-            raise NoNumberAvailable("No available number matches.")
+        room = Allowance().left(sub)
+        if room is not None and room < wanted:
+            raise ServiceError(f"allowance of {sub.number_allowance} numbers reached"
+                               + (f" ({room} left, {wanted} asked)" if count is not None else ""))
+        numbers = _next_candidates(sub, dict(filters), wanted)
+        if len(numbers) < wanted:
+            if count is None:
+                raise NoNumberAvailable("No available number matches.")
+            raise NoNumberAvailable(f"Only {len(numbers)} of {wanted} matching numbers are "
+                                    "available; none was allocated.")
         batch = Batch(actor=actor, remark=remark, now=now, action=A.ASSIGN)
-        assign_into(batch, [number], sub)
+        for n in numbers:  # the queries applied the rules; checked again, without a query
+            target = batch.check(n, A.ASSIGN, refusal=assign_refusal(n, sub, {}))
+            if target is None:
+                continue
+            if n.state == S.RESERVED:
+                batch.close_reservation(n, ReservationStatus.ASSIGNED)
+            batch.change(n, **assign_values(sub, target))
         result = batch.commit()
-        if result.rejected:
-            raise ServiceError(f"{number.e164}: {result.rejected[number.e164]}")
-        return result.done[0]
+        if result.rejected or result.unchanged:
+            e164, reason = next(iter(result.rejected.items()), (result.unchanged[0].e164, "taken"))
+            raise ServiceError(f"{e164}: {reason}")
+        return result.done[0] if count is None else result.done

@@ -103,3 +103,61 @@ def test_full_allowance_and_inactive_subscriptions_are_refused(make_numbers, cus
         take(make_subscription(customer, kind="did_reservation"), ops_user, now)
     assert set(PhoneNumber.objects.values_list("state", flat=True)) == {S.AVAILABLE}
     assert all(len(history(n)) == 1 for n in PhoneNumber.objects.all())
+
+
+def take_many(subscription, actor, now, count, **filters) -> list[PhoneNumber]:
+    return number_next_available(subscription=subscription, actor=actor, remark="new lines",
+                                 now=now, count=count, **filters)
+
+
+def test_count_takes_the_first_free_numbers_in_one_event(make_numbers, customer, service,
+                                                         ops_user, now):
+    from events.models import Event
+
+    make_numbers(1, start="+6560000000", is_golden=True)
+    numbers = make_numbers(6, start="+6560000001")
+    got = take_many(service, ops_user, now, 4)
+    assert [n.pk for n in got] == [n.pk for n in numbers[:4]]
+    for n in map(fresh, got):
+        assert (n.state, n.subscription, n.organization) == (S.ASSIGNED, service, customer)
+        assert [r.history_change_reason for r in history(n)[1:]] == ["new lines"]
+    (event,) = Event.objects.filter(type="number.assigned")
+    assert event.data["count"] == 4
+
+
+def test_count_is_all_or_none(make_numbers, customer, make_subscription, service, ops_user, now):
+    make_numbers(3)
+    with pytest.raises(NoNumberAvailable, match="Only 3 of 5 matching numbers"):
+        take_many(service, ops_user, now, 5)
+    with pytest.raises(ServiceError, match="allowance of 2 numbers reached"):
+        take_many(make_subscription(customer, allowance=2), ops_user, now, 3)
+    assert set(PhoneNumber.objects.values_list("state", flat=True)) == {S.AVAILABLE}
+    assert len(take_many(make_subscription(customer, allowance=3), ops_user, now, 3)) == 3
+
+
+def test_count_gives_the_subscriber_s_own_numbers_first(make_numbers, customer, make_subscription,
+                                                        ops_user, now):
+    free, bobs, reserved, alices = make_numbers(4)
+    for number, user in ((bobs, "bob"), (alices, "alice")):
+        number.reserved_for = user
+        write_numbers([number], fields=["reserved_for"], actor=None, remark="import", now=now)
+    number_reserve(numbers=[reserved], organization=customer, reserved_for="alice",
+                   actor=ops_user, remark="r", now=now)
+    alice = make_subscription(customer, subscriber="alice")
+    got = take_many(alice, ops_user, now, 3)
+    assert [n.pk for n in got] == [reserved.pk, alices.pk, free.pk]
+    assert fresh(reserved).reservations.get().status == "assigned"
+    assert fresh(bobs).state == S.AVAILABLE
+
+
+def test_a_call_does_the_same_queries_for_one_number_or_fifty(make_numbers, service, ops_user,
+                                                               now):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_numbers(60)
+    with CaptureQueriesContext(connection) as one:
+        take_many(service, ops_user, now, 1)
+    with CaptureQueriesContext(connection) as fifty:
+        assert len(take_many(service, ops_user, now, 50)) == 50
+    assert len(fifty) == len(one)
