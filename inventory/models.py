@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
 from .choices import (
@@ -165,6 +165,14 @@ class PhoneNumber(models.Model):
             # order, so parallel allocators never wade through the rows already taken.
             models.Index(fields=["id"], condition=Q(state="available", is_golden=False, reserved_for=""),
                          name="number_allocatable"),
+            # The partner dashboard's scope, one index per part (partners/selectors.py): each
+            # walks its part in number order and answers the summary's counts index-only.
+            models.Index(fields=["organization", "e164"], include=["state", "expires_at"],
+                         name="number_org_e164"),
+            models.Index(fields=["visible_to", "e164"], include=["organization"],
+                         condition=Q(state="available"), name="number_offered_e164"),
+            models.Index(F("visible_to"), F("state_changed_at").asc(nulls_first=True), F("created_at"),
+                         F("id"), condition=Q(state="available"), name="number_offered_waiting"),
         ]
         permissions = list(NUMBER_PERMISSIONS)  # one table, in choices.py
 

@@ -41,6 +41,25 @@ def numbers_visible_to(user: Any, *, rows: QuerySet | None = None) -> QuerySet:
     )
 
 
+def scope_parts(user: Any) -> list[tuple[Q, int | None]]:
+    """numbers_visible_to's scope as disjoint parts whose union is exactly that scope:
+    one per organization of the partner (its holder id beside it), then the available
+    numbers offered to the partner that none of those organizations holds (None).
+
+    Each part is what one index serves (number_org_e164, number_offered_e164): the
+    dashboard walks the parts in number order and counts them index-only, where the OR of
+    numbers_visible_to makes PostgreSQL collect and sort the partner's whole share.
+    A user who is no partner member has no parts."""
+    partner = partner_of(user)
+    if partner is None:
+        return []
+    ids = partner_organization_ids(partner)
+    parts: list[tuple[Q, int | None]] = [(Q(organization_id=pk), pk) for pk in ids]
+    offered = Q(state=NumberState.AVAILABLE, visible_to_id=partner.pk)
+    parts.append((offered & (Q(organization_id__isnull=True) | ~Q(organization_id__in=ids)), None))
+    return parts
+
+
 # --- reads of the ops admin ------------------------------------------------------------
 
 

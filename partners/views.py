@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -32,9 +32,11 @@ from .charts import chart_ending
 from .filters import PartnerNumberFilterSet
 from .selectors import (
     PARTNER_STATES,
+    partner_count,
     partner_ending_soon,
     partner_longest_available,
     partner_number,
+    partner_page,
     partner_reservations,
     partner_summary,
     partner_timeline,
@@ -132,22 +134,31 @@ def number_list(request: PartnerRequest) -> HttpResponseBase:
     # prefetch, not select_related: the page is sorted and cut on the number table alone, then
     # its 50 rows fetch their few SKUs/holders/subscriptions (joins before the sort cost ~50 ms
     # for 100k rows).
-    filterset = _filterset(request, numbers_visible_to(request.user).prefetch_related(
-        "sku", "organization", "subscription"))
+    filterset = _filterset(request)
     queryset = filterset.qs
     page = _page_number(request.GET.get("page"))
     offset = (page - 1) * PER_PAGE
-    rows = list(queryset[offset : offset + PER_PAGE + 1])
+    current_sort = (filterset.form.cleaned_data.get("sort") or [""])[0] \
+        if filterset.form.is_valid() else ""
+    # Read part by part where the sort allows (partner_page), else the filtered scope paged.
+    def filtered(base: QuerySet) -> QuerySet:  # the same filters on a part of the scope
+        return filterset.filter_queryset(base)
+
+    rows = partner_page(request.user, filtered, sort=current_sort, offset=offset,
+                        limit=PER_PAGE + 1)
+    if rows is None:
+        rows = list(queryset[offset : offset + PER_PAGE + 1])
     has_next = len(rows) > PER_PAGE
     rows = rows[:PER_PAGE]
+    # The page is cut on the number table alone; then its 50 rows fetch their few
+    # SKUs/holders/subscriptions (joins before the cut cost ~50 ms for 100k rows).
+    prefetch_related_objects(rows, "sku", "organization", "subscription")
     # The whole result on page 1 needs no second scan; otherwise COUNT over a LIMITed subquery:
     # exact up to COUNT_CAP, then "more than".
     whole = page == 1 and not has_next
-    count = len(rows) if whole else queryset.order_by()[: COUNT_CAP + 1].count()
+    count = len(rows) if whole else partner_count(request.user, filtered, cap=COUNT_CAP + 1)
     capped = count > COUNT_CAP
     num_pages = None if capped else max(math.ceil(count / PER_PAGE), 1)
-    current_sort = (filterset.form.cleaned_data.get("sort") or [""])[0] \
-        if filterset.form.is_valid() else ""
     columns: list[dict[str, Any]] = []
     for param, header, css in COLUMNS:
         if param is None:
