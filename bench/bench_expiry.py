@@ -1,38 +1,61 @@
-"""Expiry sweep: 100,000 due reservations and locks, with history rows and lock notices.
+"""Expiry sweep: 100,000 and then 1,000,000 due reservations and locks, with history rows,
+lock-expired notices and domain events; each followed by a second run that must be a no-op.
 
-The due rows live in their own range (+6563000000…) and end in the past; the sweep runs
-with an explicit `now` just after that end, so no row of the 1M data set is due. The sweep
-commits its batches for real (as in production); everything in the range is deleted after.
+The due rows live in the bench's own range (`RANGES["expiry"]`, outside the data set at
+every size) and end in the past; the sweep runs with an explicit `now` just after that
+end, so no row of the data set is due. The sweep commits its batches for real (as in
+production); everything it wrote (numbers, history, reservations, notices, events and
+their scopes and webhook deliveries) is deleted after each size.
+
+Alone: `python -m bench expiry`; `BENCH_EXPIRY_SIZES=100000` runs one size only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import time
 
 from django.db import connection, transaction
 
-from bench.common import report
+from bench.common import RANGES, report
 
-START = 6563000000
-COUNT = 100_000
-LOCKS = 10_000  # of the COUNT: locks, visible to the bench partner (→ lock-expired notices)
+START = RANGES["expiry"]
+CAPACITY = 1_100_000  # the range's size (bench/common.py)
+SIZES = [int(s) for s in os.environ.get("BENCH_EXPIRY_SIZES", "100000,1000000").split(",") if s]
+TARGETS = {100_000: 10.0, 1_000_000: 60.0}  # seconds (DESIGN §8)
+LOCK_SHARE = 10  # one number in ten is a lock, visible to the bench partner (→ notices)
 ENDED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 NOW = ENDED + dt.timedelta(days=1)
-RANGE_SQL = "e164 LIKE '+6563%%'"
+FIRST, LAST = f"+{START}", f"+{START + CAPACITY - 1}"  # all the same length: text order is number order
+RANGE_SQL = "e164 BETWEEN %s AND %s"
+RANGE = [FIRST, LAST]
 
 
-def _cleanup() -> None:
+def _events_after(event_id: int) -> str:
+    return (f"SELECT id FROM events_event WHERE id > {int(event_id)} AND type = 'number.expired' "
+            f"AND occurred_at = '{NOW.isoformat()}'")
+
+
+def _cleanup(event_id: int | None = None) -> None:
+    """Delete everything in the range and, given the last event id before the sweep, the
+    sweep's events (those after it, at the sweep's `now`) with what hangs on them."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM inventory_phonenumber WHERE {RANGE_SQL}")
-        ids = [row[0] for row in cursor.fetchall()]
-        if not ids:
+        if event_id is not None:
+            events = _events_after(event_id)
+            cursor.execute(f"DELETE FROM events_deliveryattempt WHERE delivery_id IN "
+                           f"(SELECT id FROM events_webhookdelivery WHERE event_id IN ({events}))")
+            for table in ("events_webhookdelivery", "events_eventorganization"):
+                cursor.execute(f"DELETE FROM {table} WHERE event_id IN ({events})")
+            cursor.execute(f"DELETE FROM events_event WHERE id IN ({events})")
+        cursor.execute(f"CREATE TEMP TABLE bench_expiry_ids ON COMMIT DROP AS "
+                       f"SELECT id FROM inventory_phonenumber WHERE {RANGE_SQL}", RANGE)
+        cursor.execute("SELECT count(*) FROM bench_expiry_ids")
+        if not cursor.fetchone()[0]:
             return
-        cursor.execute("CREATE TEMP TABLE bench_expiry_ids (id bigint PRIMARY KEY) ON COMMIT DROP")
-        with connection.connection.cursor() as raw, raw.copy("COPY bench_expiry_ids FROM STDIN") as copy:
-            for pk in ids:
-                copy.write_row((pk,))
+        cursor.execute("ALTER TABLE bench_expiry_ids ADD PRIMARY KEY (id)")
+        cursor.execute("ANALYZE bench_expiry_ids")
         for table, column in (("notifications_notice", "number_id"),
                               ("inventory_reservation", "number_id"),
                               ("inventory_historicalphonenumber", "id"),
@@ -40,30 +63,29 @@ def _cleanup() -> None:
             cursor.execute(f"DELETE FROM {table} t USING bench_expiry_ids b WHERE t.{column} = b.id")
 
 
-def _load(data) -> None:
+def _load(data, count: int) -> None:
     """COPY the due numbers and their active reservations (test data, not under test)."""
     customers, partner = data["customers"], data["partner"]
     cols = ("e164, country, vendor_id, sku_id, voice, sms, fax, routing, is_golden, is_ported_in, "
             "visible_to_id, state, state_changed_at, expires_at, organization_id, subscription_id, "
             "reserved_for, tags, notes, delete_reason, after_cooling_state, after_hold_state, created_at, "
             "updated_at")
-    buf = io.StringIO()
     started = "2025-12-04 00:00:00+00"
-    for i in range(COUNT):
-        locked = i < LOCKS
-        buf.write("\t".join([
-            f"+{START + i}", "SG", str(data["vendor"].pk), str(data["sku"].pk), "t", "f", "f",
-            "bench-expiry", "f", "f", str(partner.pk) if locked else r"\N",
-            "locked" if locked else "reserved", started, ENDED.isoformat(),
-            r"\N" if locked else str(customers[i % len(customers)].pk), r"\N", "", "", "", "", "",
-            "reserved", started, started,
-        ]) + "\n")
-    buf.seek(0)
+    vendor, sku, ended = str(data["vendor"].pk), str(data["sku"].pk), ENDED.isoformat()
     with transaction.atomic():
         with connection.connection.cursor() as raw, raw.copy(
                 f"COPY inventory_phonenumber ({cols}) FROM STDIN") as copy:
-            while chunk := buf.read(1 << 20):
-                copy.write(chunk)
+            for first in range(0, count, 100_000):
+                buf = io.StringIO()
+                for i in range(first, min(first + 100_000, count)):
+                    locked = i % LOCK_SHARE == 0
+                    buf.write("\t".join([
+                        f"+{START + i}", "SG", vendor, sku, "t", "f", "f", "bench-expiry", "f", "f",
+                        str(partner.pk) if locked else r"\N", "locked" if locked else "reserved",
+                        started, ended, r"\N" if locked else str(customers[i % len(customers)].pk),
+                        r"\N", "", "", "", "", "", "reserved", started, started,
+                    ]) + "\n")
+                copy.write(buf.getvalue())
         with connection.cursor() as cursor:
             cursor.execute(f"""
                 INSERT INTO inventory_reservation (number_id, kind, organization_id, reserver_name,
@@ -72,25 +94,34 @@ def _load(data) -> None:
                        n.organization_id, '', '', '', n.state_changed_at, n.expires_at, 'active',
                        'bench expiry', n.created_at
                 FROM inventory_phonenumber n WHERE {RANGE_SQL}
-            """)
+            """, RANGE)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE inventory_phonenumber")
-        cursor.execute("ANALYZE inventory_reservation")
+        for table in ("inventory_phonenumber", "inventory_reservation"):
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
 
 
-def run(data) -> None:
+def _one(data, count: int) -> None:
     from django.conf import settings
+    from django.db.models import IntegerField, Max, Sum
+    from django.db.models.fields.json import KT
+    from django.db.models.functions import Cast
 
+    from events.models import Event
     from inventory.models import PhoneNumber
     from inventory.services import numbers_expire_due, system_user
     from notifications.models import Notice
 
+    locks = -(-count // LOCK_SHARE)
     _cleanup()
-    _load(data)
+    load_start = time.perf_counter()
+    _load(data, count)
+    print(f"bench expiry: {count:,} due numbers loaded in {time.perf_counter() - load_start:.1f} s",
+          flush=True)
+    last_event = Event.objects.aggregate(m=Max("pk"))["m"] or 0
     try:
         due_elsewhere = PhoneNumber.objects.filter(
-            state__in=["reserved", "locked", "cooling"], expires_at__lte=NOW
-        ).exclude(e164__startswith="+6563").count()
+            state__in=["reserved", "locked", "cooling", "hold"], expires_at__lte=NOW
+        ).exclude(e164__range=RANGE).count()
         if due_elsewhere:
             print(f"bench expiry: {due_elsewhere} other numbers are due at {NOW:%Y-%m-%d}; "
                   "they are swept too", flush=True)
@@ -103,19 +134,33 @@ def run(data) -> None:
         again = numbers_expire_due(now=NOW)
         second = time.perf_counter() - start
 
-        ours = PhoneNumber.objects.filter(e164__startswith="+6563")
+        ours = PhoneNumber.objects.filter(e164__range=RANGE)
         available = ours.filter(state="available").count()
         history = PhoneNumber.history.filter(
-            id__in=ours.values("pk"), history_change_reason__in=["reservation expired", "lock expired"])
+            e164__range=RANGE, history_change_reason__in=["reservation expired", "lock expired"])
         history_rows = history.count()
         system_rows = history.filter(history_user=system_user()).count()
-        notices = Notice.objects.filter(number__in=ours, kind="lock_expired").count()
-        ok = (first <= 10 and expired == COUNT + due_elsewhere and available == COUNT
-              and history_rows == COUNT and system_rows == COUNT and notices == LOCKS)
-        report("expiry sweep, 100,000 due reservations and locks", first, "s", "<= 10 s", ok,
-               f"{expired:,} expired, {COUNT / first:,.0f}/s; {history_rows:,} history rows "
-               f"({system_rows:,} by '{settings.SYSTEM_USERNAME}'), {notices:,} lock notices")
-        report("expiry sweep, second run straight after", again, "rows", "0 rows changed",
-               again == 0, f"{second:.2f} s")
+        notices = Notice.objects.filter(number__e164__range=RANGE, kind="lock_expired").count()
+        events = Event.objects.filter(pk__gt=last_event, type="number.expired", occurred_at=NOW)
+        told = events.aggregate(n=Sum(Cast(KT("data__count"), IntegerField())))["n"] or 0
+        event_count = events.count()
+        target = TARGETS.get(count, 10.0 * count / 100_000)
+        ok = (first <= target and expired == count + due_elsewhere and available == count
+              and history_rows == count and system_rows == count and notices == locks
+              and told == count + due_elsewhere and event_count <= -(-told // 1000) + 2)
+        report(f"expiry sweep, {count:,} due reservations and locks", first, "s",
+               f"<= {target:g} s", ok,
+               f"{expired:,} expired, {count / first:,.0f}/s; {history_rows:,} history rows "
+               f"({system_rows:,} by '{settings.SYSTEM_USERNAME}'), {notices:,} lock notices, "
+               f"{event_count:,} events telling {told:,} numbers")
+        report(f"expiry sweep of {count:,}, second run straight after", again, "rows",
+               "0 rows changed", again == 0, f"{second:.2f} s")
     finally:
-        _cleanup()
+        _cleanup(last_event)
+
+
+def run(data) -> None:
+    for count in SIZES:
+        if count > CAPACITY:
+            raise SystemExit(f"bench expiry: {count:,} is more than the range holds ({CAPACITY:,})")
+        _one(data, count)

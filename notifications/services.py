@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 import logging
 import smtplib
 from collections import defaultdict
@@ -166,6 +167,43 @@ def notices_create_lock_expired(*, pairs: Iterable, now: dt.datetime) -> int:
                due_at=now)
         for number, reservation in pairs
     ])
+
+
+def notices_write_lock_expired(*, locks: Iterable[tuple[int, int, dt.datetime | None, int | None]],
+                               now: dt.datetime) -> int:
+    """The lock-expired notices of a sweep's batch, set-wise: (number id, lock reservation
+    id, its end, the partner the number is visible to) each. Called inside the expiry
+    transaction, so a notice exists iff its lock ended; a rerun writes none (unique per
+    reservation, kind and end). PostgreSQL: one INSERT … SELECT FROM unnest per distinct
+    recipient list; elsewhere notices_create_lock_expired's bulk insert."""
+    locks = list(locks)
+    if not locks:
+        return 0
+    support = _support_emails(visible_to for *_, visible_to in locks)
+    by_recipients: dict[tuple[str, ...], list[tuple]] = defaultdict(list)
+    for number_id, reservation_id, ends_at, visible_to in locks:
+        to = _unique([support.get(visible_to, "") if visible_to else "", settings.SUPPORT_EMAIL])
+        by_recipients[tuple(to)].append((number_id, reservation_id, ends_at or now))
+    if connection.vendor != "postgresql":
+        return _write([
+            Notice(kind=NoticeKind.LOCK_EXPIRED, number_id=number_id, reservation_id=reservation_id,
+                   ends_at=ends_at, recipients=list(recipients), due_at=now)
+            for recipients, rows in by_recipients.items() for number_id, reservation_id, ends_at in rows
+        ])
+    from inventory.services.results import bound_cursor, pg_array
+
+    sql = ("INSERT INTO notifications_notice (kind, number_id, reservation_id, ends_at, recipients, "
+           "due_at, status, attempts, last_error, created_at) "
+           "SELECT %s, v.number_id, v.reservation_id, v.ends_at, %s::jsonb, %s, %s, 0, '', %s "
+           "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) "
+           "AS v(number_id, reservation_id, ends_at) "
+           "ON CONFLICT DO NOTHING")
+    with bound_cursor() as cursor:
+        for addresses, rows in by_recipients.items():
+            cursor.execute(sql, [NoticeKind.LOCK_EXPIRED, json.dumps(list(addresses)), now,
+                                 NoticeStatus.PENDING, now, pg_array(r[0] for r in rows),
+                                 pg_array(r[1] for r in rows), pg_array(r[2] for r in rows)])
+    return len(locks)
 
 
 def notices_queue_due(*, now: dt.datetime | None = None) -> int:

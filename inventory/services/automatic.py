@@ -14,17 +14,16 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from events.choices import EventType
 from events.services import NumberSnapshot
-from notifications.services import notices_create_lock_expired
+from notifications.services import notices_write_lock_expired
 from subscriptions.choices import SubscriptionKind, SubscriptionStatus
 from subscriptions.models import Organization, Subscription
 
-from ..bulk import update_same_with_history
 from ..choices import (
     ALLOWED_TRANSITIONS,
     Action,
@@ -45,10 +44,14 @@ from .results import (
     Batch,
     ServiceError,
     TransitionResult,
+    bound_cursor,
+    pg_array,
     require_remark,
     reservations_close,
     system_user,
+    timestamps_parse,
     write_numbers,
+    write_rows_with_history,
 )
 
 S = NumberState
@@ -294,79 +297,104 @@ def numbers_expire_due(*, now: dt.datetime | None = None, batch_size: int = 5000
     """Release every reservation, lock and cooling period that has ended, and end the holds
     that ran out (numbers_holds_end). Safe to overlap.
 
-    Works in committed batches: a crash loses at most the batch in flight, and a rerun
-    resumes. Rows another sweep holds are skipped (`skip_locked`), so two sweeps never
-    process a number twice. Legacy permanent locks (no end) never expire. Set-wise: the
-    numbers that end alike get one UPDATE and their history rows are copied in the
-    database (100,000 due numbers in a few seconds). Where each goes is the EXPIRE row of
-    ALLOWED_TRANSITIONS.
+    One read names the due numbers (pk order); then committed batches of `batch_size`: each
+    locks its numbers with one `SELECT … FOR UPDATE SKIP LOCKED` in pk order (the lock
+    order of locks.py), re-checked under the lock, so two sweeps never process a number
+    twice and a number another service holds is left to the next run. A crash loses at
+    most the batch in flight, and a rerun resumes. Legacy permanent locks (no end) never
+    expire. Set-wise per batch: one statement writes the numbers with their history rows
+    (write_rows_with_history), one closes their reservations, one writes the lock notices,
+    and the events follow. Where each goes is the EXPIRE row of ALLOWED_TRANSITIONS.
     """
     now = now or timezone.now()
     total = numbers_holds_end(now=now)
-    cooling = Policies(PolicyCause.COOLING)
-    released: dict[tuple, dict] = {}  # (country, sku, ported-in) → where a reservation goes
     actor = system_user()
-    sources = ALLOWED_TRANSITIONS[A.EXPIRE].sources
-    while True:
+    sources = sorted(ALLOWED_TRANSITIONS[A.EXPIRE].sources)
+    due = PhoneNumber.objects.filter(state__in=sources, expires_at__lte=now)
+    ids = list(due.order_by("pk").values_list("pk", flat=True))
+    decide = _ExpiryDecisions(now)
+    for start in range(0, len(ids), batch_size):
         with transaction.atomic():
-            # One query takes the batch: skip_locked never waits, so the order (oldest end
-            # first) cannot deadlock, and rows held by another sweep are skipped.
-            rows = list(
-                PhoneNumber.objects.select_for_update(skip_locked=True)
-                .filter(state__in=list(sources), expires_at__lte=now)
-                .order_by("expires_at", "pk")
-                .values_list("pk", "state", "after_cooling_state", "country", "sku_id",
-                             "is_ported_in", *SWEEP_TOLD, "visible_to_id")[:batch_size]
-            )
-            if not rows:
-                return total
-            # (old state, new values) → ids: numbers that end alike are written together.
-            groups: dict[tuple, list[int]] = defaultdict(list)
-            lock_ids: list[int] = []
-            for pk, state, after_cooling, country, sku_id, ported, *_ in rows:
-                if state == S.RESERVED:  # a tenancy ends: through cooling when the policy says so
-                    key = (country, sku_id, ported)
-                    if key not in released:
-                        stub = PhoneNumber(country=country, sku_id=sku_id, is_ported_in=ported)
-                        days = cooling.days(stub)
-                        released[key] = tenancy_end_values(
-                            transition_target(A.EXPIRE, state, cooling_days=days),
-                            action=A.EXPIRE, now=now, cooling_days=days)
-                    values = dict(released[key])
-                else:
-                    values = {"state": transition_target(A.EXPIRE, state, after_cooling=after_cooling),
-                              "expires_at": None}
-                    if state == S.COOLING:
-                        values["after_cooling_state"] = ""
-                    else:
-                        lock_ids.append(pk)
-                if values["state"] != state:
-                    values["state_changed_at"] = now
-                groups[(state, tuple(sorted(values.items())))].append(pk)
-            written: dict[int, dict] = {}
-            for (state, values), ids in groups.items():
-                update_same_with_history(PhoneNumber, ids, dict(values), user_id=actor.pk,
-                                         reason=EXPIRE_REMARKS[state], date=now, chunk=WRITE_CHUNK)
-                total += len(ids)
-                written.update(dict.fromkeys(ids, dict(values)))
-            locks = {
-                r.number_id: r
-                for r in Reservation.objects.filter(number_id__in=lock_ids, status=ReservationStatus.ACTIVE)
-            }
-            reservations_close([pk for pk, state, *_ in rows if state != S.COOLING],
-                               status=ReservationStatus.EXPIRED, now=now)
-            if locks:
-                visible = {pk: visible_to for pk, *_, visible_to in rows}
-                notices_create_lock_expired(
-                    pairs=[(PhoneNumber(pk=pk, visible_to_id=visible[pk]), r) for pk, r in locks.items()],
-                    now=now,
-                )
-            # Last in the lock order: what this batch changed, told from the rows it read
-            # (one event per kind of end and 1,000 numbers, with the history's remark).
-            moved: dict[str, list] = defaultdict(list)
-            for pk, state, _, _, _, _, e164, org, sub, expires, kept_for, visible_to in rows:
-                moved[state].append((e164, NumberSnapshot(state, org, sub, expires, kept_for,
-                                                          visible_to), written[pk]))
-            for state, items in moved.items():
-                numbers_moved_publish(type=EventType.NUMBER_EXPIRED, actor=actor,
-                                      remark=EXPIRE_REMARKS[S(state)], now=now, moved=items)
+            rows = _due_lock(due, ids[start : start + batch_size], sources=sources, now=now)
+            if rows:
+                total += _expire_batch(rows, decide=decide, actor=actor, now=now)
+    return total
+
+
+SWEEP_READ = ("id", "state", "after_cooling_state", "country", "sku_id", "is_ported_in", *SWEEP_TOLD,
+              "visible_to_id")
+
+
+def _due_lock(due: Any, ids: list[int], *, sources: list[str], now: dt.datetime) -> list[tuple]:
+    """Lock the batch's numbers that are still due (re-checked under the lock), in pk order,
+    skipping any another transaction holds; their SWEEP_READ values."""
+    if connection.vendor != "postgresql":
+        return list(due.select_for_update(skip_locked=True).filter(pk__in=ids).order_by("pk")
+                    .values_list(*SWEEP_READ))
+    columns = ", ".join("expires_at::text" if c == "expires_at" else c for c in SWEEP_READ)
+    with bound_cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM inventory_phonenumber WHERE id = ANY(%s::bigint[]) "
+                       "AND state = ANY(%s::text[]) AND expires_at <= %s ORDER BY id "
+                       "FOR UPDATE SKIP LOCKED", [pg_array(ids), pg_array(sources), now])
+        rows = cursor.fetchall()
+    at = SWEEP_READ.index("expires_at")
+    ends = timestamps_parse(row[at] for row in rows)
+    return [(*row[:at], end, *row[at + 1 :]) for row, end in zip(rows, ends, strict=True)]
+
+
+class _ExpiryDecisions:
+    """Where a due number goes (the EXPIRE row of ALLOWED_TRANSITIONS), decided once per
+    kind of number: a reservation's end through cooling when the policy says so."""
+
+    def __init__(self, now: dt.datetime):
+        self.now = now
+        self.cooling = Policies(PolicyCause.COOLING)
+        self.released: dict[tuple, dict[str, Any]] = {}  # (country, sku, ported-in) → values
+
+    def values(self, state: str, after_cooling: str, country: str, sku_id: int,
+               ported: bool, organization_id: int | None,
+               subscription_id: int | None) -> dict[str, Any]:
+        now = self.now
+        if state == S.RESERVED:
+            key = (country, sku_id, ported)
+            if key not in self.released:
+                stub = PhoneNumber(country=country, sku_id=sku_id, is_ported_in=ported)
+                days = self.cooling.days(stub)
+                self.released[key] = tenancy_end_values(
+                    transition_target(A.EXPIRE, state, cooling_days=days),
+                    action=A.EXPIRE, now=now, cooling_days=days)
+            values = dict(self.released[key])
+        else:  # a lock or a cooling period ends: the holder (if any) stays as it is
+            values = {"state": transition_target(A.EXPIRE, state, after_cooling=after_cooling),
+                      "expires_at": None, "organization": organization_id,
+                      "subscription": subscription_id,
+                      "after_cooling_state": "" if state == S.COOLING else after_cooling}
+        values["state_changed_at"] = now  # every EXPIRE target differs from its source
+        return values
+
+
+def _expire_batch(rows: list[tuple], *, decide: _ExpiryDecisions, actor: Any,
+                  now: dt.datetime) -> int:
+    """One locked batch, written in the lock order: numbers (with history) → reservations
+    → notices → events (one per kind of end and 1,000 numbers, with the history's remark)."""
+    writes: list[tuple[int, dict[str, Any], str]] = []
+    moved: dict[str, list] = defaultdict(list)
+    visible: dict[int, int | None] = {}
+    for pk, state, after_cooling, country, sku_id, ported, e164, org, sub, expires, kept_for, \
+            visible_to in rows:
+        values = decide.values(state, after_cooling, country, sku_id, ported, org, sub)
+        writes.append((pk, values, EXPIRE_REMARKS[state]))
+        visible[pk] = visible_to
+        moved[state].append((e164, NumberSnapshot(state, org, sub, expires, kept_for, visible_to),
+                             values))
+    write_rows_with_history(writes, actor=actor, now=now)
+    closed = reservations_close([pk for pk, state, *_ in rows if state != S.COOLING],
+                                status=ReservationStatus.EXPIRED, now=now,
+                                returning_kind=ReservationKind.LOCK)
+    locks = [(number_id, pk, ends_at, visible[number_id]) for pk, number_id, ends_at in closed]
+    if locks:
+        notices_write_lock_expired(locks=locks, now=now)
+    for state, items in moved.items():
+        numbers_moved_publish(type=EventType.NUMBER_EXPIRED, actor=actor,
+                              remark=EXPIRE_REMARKS[S(state)], now=now, moved=items)
+    return len(writes)
