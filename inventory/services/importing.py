@@ -19,7 +19,13 @@ from events.services import NumberSnapshot
 from subscriptions.choices import SubscriptionKind
 from subscriptions.models import Organization, Subscription
 
-from ..bulk import copy_insert_with_history, insert_history, insert_objects, rows_by_unique
+from ..bulk import (
+    copy_insert_with_history,
+    insert_history,
+    insert_objects,
+    rows_by_unique,
+    unique_diff,
+)
 from ..choices import (
     ACTION_PERMISSIONS,
     Action,
@@ -269,14 +275,26 @@ def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_ru
     now = now or timezone.now()
     outcome = ImportOutcome()
     with transaction.atomic():
-        found = rows_by_unique(PhoneNumber, "e164", [row.e164 for row in rows])
+        kept: set[int] = set()  # rows known unchanged without reading their number
+        if connection.vendor == "postgresql" and rows:
+            # Set-wise first: only the rows that are new or differ are read as numbers.
+            new, differ = unique_diff(PhoneNumber, "e164", [
+                (row.e164, row.attrs, bool(row.state) or row.reserved_for is not None) for row in rows])
+            wanted = [rows[i].e164 for i in sorted(differ)]
+            found = rows_by_unique(PhoneNumber, "e164", wanted) if wanted else []
+            kept = set(range(len(rows))) - new - differ
+        else:
+            found = rows_by_unique(PhoneNumber, "e164", [row.e164 for row in rows])
         existing: dict[str, PhoneNumber] = {n.e164: n for n in found}  # type: ignore[attr-defined]
         rules = _ImportRules(now=now, names=org_names(n.organization_id for n in existing.values()),
                              actor=actor, allowance=allowance)
         plain: list[ImportRow] = []  # new, available: no rule beyond "does not exist yet"
         tenanted: list[ImportRow] = []  # new, to be reserved, locked or assigned
         candidates: list[ImportRow] = []
-        for row in rows:
+        for index, row in enumerate(rows):
+            if index in kept:
+                outcome.unchanged += 1
+                continue
             n = existing.get(row.e164)
             if n is None:
                 plain_row = (not row.state or row.state == S.AVAILABLE) and not row.reserved_for
