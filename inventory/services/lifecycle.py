@@ -14,9 +14,10 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any, overload
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.utils import get_history_model_for_model
 
 from events.services import NumberSnapshot
 from notifications.services import notices_for_new_reservations
@@ -200,6 +201,73 @@ def hold_attrs_clean(values: dict[str, Any]) -> None:
                 raise ServiceError("Hold days must be between 0 and 3650 (empty = the policy's).")
 
 
+SET_WISE_MIN = 500  # below this the portable path is as fast
+SET_WISE_CHUNK = 50_000
+
+
+def _insert_set_wise(objs: list[PhoneNumber], template: PhoneNumber, *, user_id: int | None,
+                     remark: str, now: dt.datetime) -> bool:
+    """PostgreSQL: insert new numbers that differ only in e164 and country, and their "+"
+    history rows, with one statement per SET_WISE_CHUNK: the two per-number values go as
+    two arrays, every other column is the template's (so model defaults stay the source),
+    and the inserted rows feed the history INSERT inside the database. Sets each object's
+    pk. Returns False (nothing written) where the portable path must do it.
+
+    A number someone added a moment ago raises IntegrityError, as the COPY path does."""
+    if connection.vendor != "postgresql" or len(objs) < SET_WISE_MIN:
+        return False
+    history = get_history_model_for_model(PhoneNumber)
+    qn = connection.ops.quote_name
+    per_row = {"e164": "v.e164", "country": "v.country"}
+    stamp = timezone.now()
+    stamped: list[str] = []
+    columns: list[str] = []
+    exprs: list[str] = []
+    params: list[Any] = []
+    for f in PhoneNumber._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        columns.append(qn(str(f.column)))
+        if f.attname in per_row:
+            exprs.append(per_row[f.attname])
+        elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            exprs.append("%s")  # stamped as save() and the COPY path stamp them
+            params.append(f.get_db_prep_save(stamp, connection))
+            stamped.append(f.attname)
+        else:
+            exprs.append("%s")
+            params.append(f.get_db_prep_save(getattr(template, f.attname), connection))
+    tracked = [qn(f.column) for f in history.tracked_fields]
+    sql = (
+        f"WITH new AS (INSERT INTO {qn(PhoneNumber._meta.db_table)} ({', '.join(columns)}) "
+        f"SELECT {', '.join(exprs)} FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY "
+        f"AS v(e164, country, seq) ORDER BY v.seq RETURNING *), "
+        f"hist AS (INSERT INTO {qn(history._meta.db_table)} ({', '.join(tracked)}, history_date, "
+        f"history_user_id, history_change_reason, history_type) "
+        f"SELECT {', '.join('new.' + c for c in tracked)}, %s, %s, %s, '+' FROM new) "
+        f"SELECT new.e164, new.id FROM new"
+    )
+    with connection.cursor() as cursor:
+        # Foreign keys checked per statement cost less than 600,000 deferred trigger events
+        # fired at COMMIT (as the import measured); the caller's transaction is atomic, and
+        # they are back to deferred after.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for start in range(0, len(objs), SET_WISE_CHUNK):
+            part = objs[start : start + SET_WISE_CHUNK]
+            cursor.execute(sql, [*params, [n.e164 for n in part], [n.country for n in part],
+                                 now, user_id, remark])
+            ids = dict(cursor.fetchall())
+            alias = connection.alias
+            for n in part:
+                n.pk = ids[n.e164]
+                for name in stamped:
+                    setattr(n, name, stamp)
+                n._state.adding = False
+                n._state.db = alias
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    return True
+
+
 def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str,
                country: str | None = None, actor: Any, state: str = S.AVAILABLE, remark: str = "",
                max_items: int | None = None, max_range: int | None = None,
@@ -249,15 +317,21 @@ def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str
         return result
     try:
         with transaction.atomic():
-            insert_objects(objs)
-            insert_history(objs, history_type="+", user_id=user.pk, reason=remark, date=now)
-            if lock_policy is not None:
-                locks = [reservation_build(n, kind=ReservationKind.LOCK, ends_at=n.expires_at,
-                                           now=now, remark=remark, actor=actor) for n in objs]
-                insert_objects(locks)
-                notices_for_new_reservations(reservations=locks, now=now)
-            numbers_added_publish(added=[(n.e164, NumberSnapshot.of(n)) for n in objs],
-                                  actor=user, remark=remark, now=now)
+            if lock_policy is None and _insert_set_wise(objs, template, user_id=user.pk,
+                                                        remark=remark, now=now):
+                added = NumberSnapshot.of(template)  # all alike: one snapshot, shared
+                numbers_added_publish(added=[(n.e164, added) for n in objs], actor=user,
+                                      remark=remark, now=now)
+            else:
+                insert_objects(objs)
+                insert_history(objs, history_type="+", user_id=user.pk, reason=remark, date=now)
+                if lock_policy is not None:
+                    locks = [reservation_build(n, kind=ReservationKind.LOCK, ends_at=n.expires_at,
+                                               now=now, remark=remark, actor=actor) for n in objs]
+                    insert_objects(locks)
+                    notices_for_new_reservations(reservations=locks, now=now)
+                numbers_added_publish(added=[(n.e164, NumberSnapshot.of(n)) for n in objs],
+                                      actor=user, remark=remark, now=now)
     except IntegrityError:
         raise ServiceError(
             "Some of these numbers were added by someone else a moment ago; nothing was "

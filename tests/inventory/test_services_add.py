@@ -189,3 +189,36 @@ def test_add_numbers_command_adds_a_range_piece_by_piece(vendor, sku):
     assert out.getvalue().strip() == "2500 added, 0 refused"
     assert PhoneNumber.objects.count() == 2500
     assert PhoneNumber.history.count() == 2500
+
+
+def test_a_large_add_writes_the_same_rows_history_and_events_as_a_small_one(add, partner, ops_user,
+                                                                            now):
+    """600 numbers take the set-wise path on PostgreSQL (one INSERT feeding its history):
+    every column, history row and event is as the one-by-one path writes it."""
+    from events.models import Event
+
+    attrs = {"tags": "vip", "routing": "trunk-9", "visible_to": partner, "hold_days": 5,
+             "after_hold_state": "deleted", "notes": "batch 7"}
+    small = add("+6560000000", remark="intake", **attrs).done
+    large = add("+6561000000-+6561000599, +12125550100", remark="intake", **attrs).done
+    assert len(large) == 601
+    assert {n.e164: n.pk for n in large} == dict(
+        PhoneNumber.objects.filter(e164__in=[n.e164 for n in large]).values_list("e164", "pk"))
+    skip = {"id", "e164", "country", "created_at", "updated_at"}
+    values = PhoneNumber.objects.filter(pk=small[0].pk).values().get()
+    expected = {k: v for k, v in values.items() if k not in skip}
+    for row in PhoneNumber.objects.filter(pk__in=[large[0].pk, large[-1].pk]).values():
+        assert {k: v for k, v in row.items() if k not in skip} == expected
+    stored_last = PhoneNumber.objects.get(pk=large[-1].pk)
+    assert stored_last.country == "US"
+    assert (large[-1].created_at, large[-1].updated_at) == (stored_last.created_at,
+                                                            stored_last.updated_at)
+    rows = PhoneNumber.history.filter(id__in=[n.pk for n in large])
+    assert rows.count() == 601
+    assert set(rows.values_list("history_type", "history_user", "history_change_reason",
+                                "history_date", "e164", "tags")) >= {
+        ("+", ops_user.pk, "intake", now, large[0].e164, ";vip;")}
+    assert {r.history_type for r in rows} == {"+"}
+    events = Event.objects.filter(type="number.added").order_by("id")
+    assert [e.data["count"] for e in events] == [1, 601]
+    assert events[1].data["numbers"][0] == {**events[0].data["numbers"][0], "e164": "+6561000000"}
