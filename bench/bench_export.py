@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import report, run_child
+from bench.common import N_NUMBERS, report, run_child
 
 MANAGE = Path(__file__).resolve().parents[1] / "manage.py"
 
@@ -42,10 +42,13 @@ def run(data) -> None:
         for f in workdir.iterdir():
             f.unlink()
         workdir.rmdir()
-    report(f"export {rows:,} rows to CSV (streamed)", seconds, "s", "<= 30 s", seconds <= 30,
-           f"{rows / seconds:,.0f} rows/s, {size:,.0f} MB")
+    # DESIGN §8: 1,000,000 rows in <= 30 s; a larger data set gets the same rate (10M: 300 s).
+    limit = 30 * max(N_NUMBERS, 1_000_000) / 1_000_000
+    report(f"export {rows:,} rows to CSV (streamed)", seconds, "s", f"<= {limit:,.0f} s",
+           seconds <= limit, f"{rows / seconds:,.0f} rows/s, {size:,.0f} MB")
     grown = rss - small_rss
-    report("export peak RSS, 1M rows (child process)", rss, "MB", "flat: <= 10k-row run + 64 MB",
+    report(f"export peak RSS, {rows:,} rows (child process)", rss, "MB",
+           "flat: <= 10k-row run + 64 MB",
            grown <= 64, f"{small_rows:,}-row run {small_rss:,.0f} MB")
     report(f"export {x_rows:,} rows to XLSX (write-only)", x_seconds, "s", "none",
            None, f"{x_rows / x_seconds:,.0f} rows/s, peak RSS {x_rss:,.0f} MB")

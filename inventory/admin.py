@@ -254,6 +254,11 @@ class PhoneNumberAdmin(NumberImportExportMixin, SimpleHistoryAdmin):
         state = request.GET.get("state", "")
         return state if state in S.values else ""
 
+    def get_ordering(self, request):
+        """By number; on a state tab by (state, number), the same order (one state), which
+        number_state_e164 serves (see StateTabFilter)."""
+        return ("state", "e164") if self.tab(request) else ("e164",)
+
     def get_list_display(self, request):
         return TAB_COLUMNS[self.tab(request)]
 

@@ -217,7 +217,12 @@ class StateTabFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if value in NumberState.values:
-            return queryset.filter(state=value)
+            # A range of one value, not `state = …`, with the list ordered by (state, e164)
+            # (PhoneNumberAdmin.get_ordering): then only number_state_e164 serves the order and
+            # PostgreSQL reads the tab's page from it. With an equality it walks the e164
+            # index hoping the state is spread evenly: the first locked number of the 10M set
+            # comes after a million others (724 ms a page → 1 ms).
+            return queryset.filter(state__gte=value, state__lte=value)
         if value:
             return queryset.none()
         return queryset

@@ -165,6 +165,8 @@ class PhoneNumber(models.Model):
             # order, so parallel allocators never wade through the rows already taken.
             models.Index(fields=["id"], condition=Q(state="available", is_golden=False, reserved_for=""),
                          name="number_allocatable"),
+            # The admin's state tabs: a tab's page (state = …, ORDER BY e164) is one range.
+            models.Index(fields=["state", "e164"], name="number_state_e164"),
             # The partner dashboard's scope, one index per part (partners/selectors.py): each
             # walks its part in number order and answers the summary's counts index-only.
             models.Index(fields=["organization", "e164"], include=["state", "expires_at"],
