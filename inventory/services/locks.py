@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from subscriptions.choices import SubscriptionKind, SubscriptionStatus
 from subscriptions.models import Subscription
@@ -27,6 +29,14 @@ from ..models import PhoneNumber, Reservation
 from .results import ServiceError
 
 LOCK_CHUNK = 5000
+
+
+def _in(field: str, values: list[Any], array_type: str) -> Q:
+    """`field IN values` with one array parameter on PostgreSQL: 5,000 literal parameters
+    cost more to send and plan than the rows they find."""
+    if connection.vendor != "postgresql":
+        return Q(**{f"{field}__in": values})
+    return Q(**{f"{field}__in": RawSQL(f"SELECT unnest(%s::{array_type}[])", [values])})
 
 
 def _ids(numbers: QuerySet | Iterable[PhoneNumber | int | str]) -> list[int]:
@@ -43,9 +53,8 @@ def _ids(numbers: QuerySet | Iterable[PhoneNumber | int | str]) -> list[int]:
             e164s.append(str(n))
     for start in range(0, len(e164s), LOCK_CHUNK):
         ids.update(
-            PhoneNumber.objects.filter(e164__in=e164s[start : start + LOCK_CHUNK]).values_list(
-                "pk", flat=True
-            )
+            PhoneNumber.objects.filter(_in("e164", e164s[start : start + LOCK_CHUNK], "text"))
+            .values_list("pk", flat=True)
         )
     return sorted(ids)
 
@@ -56,7 +65,8 @@ def numbers_lock(numbers: Any) -> list[PhoneNumber]:
     locked: list[PhoneNumber] = []
     for start in range(0, len(ids), LOCK_CHUNK):
         chunk = ids[start : start + LOCK_CHUNK]
-        locked.extend(PhoneNumber.objects.select_for_update().filter(pk__in=chunk).order_by("pk"))
+        locked.extend(PhoneNumber.objects.select_for_update().filter(_in("pk", chunk, "bigint"))
+                      .order_by("pk"))
     return locked
 
 
@@ -106,7 +116,7 @@ def reservations_active(numbers: Iterable[PhoneNumber]) -> dict[int, Reservation
     found: dict[int, Reservation] = {}
     for start in range(0, len(ids), LOCK_CHUNK):
         for r in Reservation.objects.filter(
-            number_id__in=ids[start : start + LOCK_CHUNK], status=ReservationStatus.ACTIVE
+            _in("number_id", ids[start : start + LOCK_CHUNK], "bigint"), status=ReservationStatus.ACTIVE
         ):
             found[r.number_id] = r
     return found
