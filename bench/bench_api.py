@@ -2,8 +2,11 @@
 list page and detail p95 — each a whole request (authentication, throttle check, parsing,
 the service call, rendering) through Django's test Client, with an ops key.
 
-The bulk reserve runs in a transaction that is rolled back; the allocated numbers are put
-back afterwards, so the data set stays as it was. The rate limit is off: this measures work.
+The writes work on the bench's own numbers in RANGES["api"] (outside the data set at every
+BENCH_NUMBERS, so the figures mean the same at 1M and at 10M): 10,000 numbers for the bulk
+reserve (which runs in a transaction that is rolled back) and an allocation pool walked
+before the data set's free numbers (bench_foundation.pool_make). Everything the bench wrote
+is deleted again before the reads are measured. The rate limit is off: this measures work.
 """
 
 from __future__ import annotations
@@ -14,11 +17,18 @@ import time
 
 from django.db import connection, transaction
 
-from bench.common import report
+from bench.bench_foundation import pool_drop, pool_make
+from bench.common import RANGES, report
 
 RUNS = 30
 WARMUP = 3
 LIST_TARGET_MS = 100
+RESERVE_START = RANGES["api"]
+POOL_START = RANGES["api"] + 100_000
+POOL_SIZE = 40_000
+REMARK = "bench api"
+REMARKS = [REMARK, "bench api reserve", "bench api baseline", "bench api allocate",
+           "bench api warm-up", "bench allocate"]
 
 
 def p95(samples: list[float]) -> float:
@@ -36,9 +46,11 @@ def bench_bulk_reserve(data, secret: str) -> None:
     from inventory.models import PhoneNumber
     from inventory.services import number_reserve
 
-    # The last available numbers (outside the bench partner's share at 1M; fewer at a tiny size).
-    numbers = list(PhoneNumber.objects.filter(state="available").order_by("-pk")
-                   .values_list("e164", flat=True)[:10_000])
+    pool_make(data, RESERVE_START, 10_000, remark=REMARK)
+    numbers = list(PhoneNumber.objects.filter(e164__gte=f"+{RESERVE_START}",
+                                              e164__lte=f"+{RESERVE_START + 9_999}")
+                   .values_list("e164", flat=True))
+    assert len(numbers) == 10_000
     body = {"numbers": numbers, "remark": "bench api reserve",
             "organization": str(data["customers"][0].uuid)}
     client = _client(secret)
@@ -112,10 +124,11 @@ def bench_parallel_next_available(data, secret: str) -> None:
     """4 clients, each allocating for its own subscription (one subscription's allocations
     serialise on its row lock, by design: its allowance is decided under it)."""
     from bench.bench_foundation import _allocation_round as direct_round
+    from bench.bench_foundation import allocation_pool_check
     from inventory.models import PhoneNumber
 
     subs = data["subscriptions"][:4]
-    start_marker = time.time()
+    pool_make(data, POOL_START, POOL_SIZE, remark=REMARK, first=True)
     # Warm the request path once before forking, as a long-running client would be.
     warm = _client(secret).post("/api/v1/numbers/next-available/", {
         "subscription": str(subs[0].uuid), "count": 1, "remark": "bench api warm-up"},
@@ -125,6 +138,8 @@ def bench_parallel_next_available(data, secret: str) -> None:
     baseline, _, _, direct_ids = direct_round(subs, 5.0)
     allocated = [e for _, got in rounds for e in got] + single + [n["e164"] for n in warm]
     duplicates = len(allocated) - len(set(allocated))
+    allocation_pool_check(direct_ids + list(PhoneNumber.objects.filter(e164__in=allocated)
+                                            .values_list("pk", flat=True)))
     rate = statistics.median(r for r, _ in rounds)
     report("API next-available, 4 parallel clients, count=10 (median of 3 × 5 s)", rate, "numbers/s",
            ">= 300/s, 0 duplicates", rate >= 300 and duplicates == 0,
@@ -133,14 +148,6 @@ def bench_parallel_next_available(data, secret: str) -> None:
            f"{baseline:.0f}/s")
     report("API next-available, 4 parallel clients, count=1 (5 s)", single_rate, "numbers/s",
            "informational", None, "one request per number: the per-request cost")
-    ids = list(PhoneNumber.objects.filter(e164__in=allocated).values_list("pk", flat=True)) + direct_ids
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE inventory_phonenumber SET state='available', subscription_id=NULL, "
-            "organization_id=NULL, expires_at=NULL WHERE id = ANY(%s)", [ids])
-        cursor.execute(
-            "DELETE FROM inventory_historicalphonenumber WHERE id = ANY(%s) AND history_date >= "
-            "to_timestamp(%s)", [ids, start_marker])
 
 
 def _measure(client, url: str, params: dict | None = None) -> tuple[float, float]:
@@ -187,10 +194,16 @@ def run(data) -> None:
 
     ApiKey.objects.filter(name="bench-api").delete()
     key, secret = api_key_create(name="bench-api", group="Ops")
+    since = time.time()
+    pool_drop(RESERVE_START, 1_000_000, since=60, remarks=REMARKS)  # a failed run's leftovers
     try:
         with override_settings(ALLOWED_HOSTS=["*"], SECURE_SSL_REDIRECT=False, API_RATE_LIMIT="0"):
-            bench_bulk_reserve(data, secret)
-            bench_parallel_next_available(data, secret)
+            try:
+                bench_bulk_reserve(data, secret)
+                bench_parallel_next_available(data, secret)
+            finally:
+                connection.close()
+                pool_drop(RESERVE_START, 1_000_000, since=since, remarks=REMARKS)
             bench_reads(data, secret)
     finally:
         user = key.user
