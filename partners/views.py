@@ -40,6 +40,7 @@ from .selectors import (
     partner_reservations,
     partner_summary,
     partner_timeline,
+    read_by_part,
 )
 
 PER_PAGE = 50
@@ -144,8 +145,9 @@ def number_list(request: PartnerRequest) -> HttpResponseBase:
     def filtered(base: QuerySet) -> QuerySet:  # the same filters on a part of the scope
         return filterset.filter_queryset(base)
 
+    by_part = read_by_part(request.user, filtered)
     rows = partner_page(request.user, filtered, sort=current_sort, offset=offset,
-                        limit=PER_PAGE + 1)
+                        limit=PER_PAGE + 1) if by_part else None
     if rows is None:
         rows = list(queryset[offset : offset + PER_PAGE + 1])
     has_next = len(rows) > PER_PAGE
@@ -156,7 +158,8 @@ def number_list(request: PartnerRequest) -> HttpResponseBase:
     # The whole result on page 1 needs no second scan; otherwise COUNT over a LIMITed subquery:
     # exact up to COUNT_CAP, then "more than".
     whole = page == 1 and not has_next
-    count = len(rows) if whole else partner_count(request.user, filtered, cap=COUNT_CAP + 1)
+    count = len(rows) if whole else (partner_count(request.user, filtered, cap=COUNT_CAP + 1) if by_part
+                                      else queryset.order_by()[: COUNT_CAP + 1].count())
     capped = count > COUNT_CAP
     num_pages = None if capped else max(math.ceil(count / PER_PAGE), 1)
     columns: list[dict[str, Any]] = []
