@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from events.choices import EventType
-from events.services import NumberSnapshot
+from events.services import NumberChange, NumberSnapshot, events_emit
 from notifications.services import notices_write_lock_expired
 from subscriptions.choices import SubscriptionKind, SubscriptionStatus
 from subscriptions.models import Organization, Subscription
@@ -38,7 +38,7 @@ from ..models import PhoneNumber, Reservation
 from .lifecycle import assign_into, charged_end, tenancy_end_values
 from .locks import numbers_lock, reservations_lock, subscription_lock
 from .policies import Policies
-from .publish import numbers_moved_publish
+from .publish import ACTION_EVENTS, numbers_moved_publish
 from .results import (
     WRITE_CHUNK,
     Batch,
@@ -46,6 +46,7 @@ from .results import (
     TransitionResult,
     bound_cursor,
     pg_array,
+    pg_ids,
     require_remark,
     reservations_close,
     system_user,
@@ -335,7 +336,7 @@ def _due_lock(due: Any, ids: list[int], *, sources: list[str], now: dt.datetime)
     with bound_cursor() as cursor:
         cursor.execute(f"SELECT {columns} FROM inventory_phonenumber WHERE id = ANY(%s::bigint[]) "
                        "AND state = ANY(%s::text[]) AND expires_at <= %s ORDER BY id "
-                       "FOR UPDATE SKIP LOCKED", [pg_array(ids), pg_array(sources), now])
+                       "FOR UPDATE SKIP LOCKED", [pg_ids(ids), pg_array(sources), now])
         rows = cursor.fetchall()
     at = SWEEP_READ.index("expires_at")
     ends = timestamps_parse(row[at] for row in rows)
@@ -349,27 +350,29 @@ class _ExpiryDecisions:
     def __init__(self, now: dt.datetime):
         self.now = now
         self.cooling = Policies(PolicyCause.COOLING)
-        self.released: dict[tuple, dict[str, Any]] = {}  # (country, sku, ported-in) → values
+        self.decided: dict[tuple, dict[str, Any]] = {}  # what a kind of due number becomes
 
     def values(self, state: str, after_cooling: str, country: str, sku_id: int,
                ported: bool, organization_id: int | None,
                subscription_id: int | None) -> dict[str, Any]:
+        """The new values of a due number (shared between numbers that end alike: read-only)."""
+        key = ((state, country, sku_id, ported) if state == S.RESERVED
+               else (state, after_cooling, organization_id, subscription_id))
+        if (known := self.decided.get(key)) is not None:
+            return known
         now = self.now
-        if state == S.RESERVED:
-            key = (country, sku_id, ported)
-            if key not in self.released:
-                stub = PhoneNumber(country=country, sku_id=sku_id, is_ported_in=ported)
-                days = self.cooling.days(stub)
-                self.released[key] = tenancy_end_values(
-                    transition_target(A.EXPIRE, state, cooling_days=days),
-                    action=A.EXPIRE, now=now, cooling_days=days)
-            values = dict(self.released[key])
+        if state == S.RESERVED:  # a tenancy ends: through cooling when the policy says so
+            stub = PhoneNumber(country=country, sku_id=sku_id, is_ported_in=ported)
+            days = self.cooling.days(stub)
+            values = tenancy_end_values(transition_target(A.EXPIRE, state, cooling_days=days),
+                                        action=A.EXPIRE, now=now, cooling_days=days)
         else:  # a lock or a cooling period ends: the holder (if any) stays as it is
             values = {"state": transition_target(A.EXPIRE, state, after_cooling=after_cooling),
                       "expires_at": None, "organization": organization_id,
                       "subscription": subscription_id,
                       "after_cooling_state": "" if state == S.COOLING else after_cooling}
         values["state_changed_at"] = now  # every EXPIRE target differs from its source
+        self.decided[key] = values
         return values
 
 
@@ -378,15 +381,22 @@ def _expire_batch(rows: list[tuple], *, decide: _ExpiryDecisions, actor: Any,
     """One locked batch, written in the lock order: numbers (with history) → reservations
     → notices → events (one per kind of end and 1,000 numbers, with the history's remark)."""
     writes: list[tuple[int, dict[str, Any], str]] = []
-    moved: dict[str, list] = defaultdict(list)
+    told: dict[str, list[NumberChange]] = defaultdict(list)  # old state → its numbers
     visible: dict[int, int | None] = {}
+    afters: dict[tuple, NumberSnapshot] = {}
     for pk, state, after_cooling, country, sku_id, ported, e164, org, sub, expires, kept_for, \
             visible_to in rows:
         values = decide.values(state, after_cooling, country, sku_id, ported, org, sub)
         writes.append((pk, values, EXPIRE_REMARKS[state]))
         visible[pk] = visible_to
-        moved[state].append((e164, NumberSnapshot(state, org, sub, expires, kept_for, visible_to),
-                             values))
+        key = (id(values), kept_for, visible_to)
+        after = afters.get(key)
+        if after is None:
+            after = afters[key] = NumberSnapshot(
+                values["state"], values["organization"], values["subscription"],
+                values["expires_at"], kept_for or "", visible_to)
+        told[state].append(NumberChange(e164, NumberSnapshot(state, org, sub, expires, kept_for or "",
+                                                             visible_to), after))
     write_rows_with_history(writes, actor=actor, now=now)
     closed = reservations_close([pk for pk, state, *_ in rows if state != S.COOLING],
                                 status=ReservationStatus.EXPIRED, now=now,
@@ -394,7 +404,7 @@ def _expire_batch(rows: list[tuple], *, decide: _ExpiryDecisions, actor: Any,
     locks = [(number_id, pk, ends_at, visible[number_id]) for pk, number_id, ends_at in closed]
     if locks:
         notices_write_lock_expired(locks=locks, now=now)
-    for state, items in moved.items():
-        numbers_moved_publish(type=EventType.NUMBER_EXPIRED, actor=actor,
-                              remark=EXPIRE_REMARKS[S(state)], now=now, moved=items)
+    for state, changes in told.items():  # last in the lock order
+        events_emit(type=ACTION_EVENTS[A.EXPIRE], actor=actor, remark=EXPIRE_REMARKS[S(state)],
+                    now=now, numbers_before_after=changes)
     return len(writes)

@@ -154,6 +154,11 @@ def pg_array(values: Iterable[Any]) -> str:
     return "{" + ",".join(out) + "}"
 
 
+def pg_ids(ids: Iterable[int]) -> str:
+    """pg_array for integers only (ids): one join."""
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
 def _array_element(v: Any) -> str:
     if v is None:
         return "NULL"
@@ -213,7 +218,7 @@ def reservations_close(number_ids: Sequence[int], *, status: str, now: dt.dateti
     if _postgres():
         sql = ("UPDATE inventory_reservation SET status = %s, closed_at = %s "
                "WHERE number_id = ANY(%s::bigint[]) AND status = %s")
-        params = [status, now, pg_array(number_ids), active]
+        params = [status, now, pg_ids(number_ids), active]
         with bound_cursor() as cursor:
             if returning_kind is None:
                 cursor.execute(sql, params)
@@ -281,7 +286,7 @@ def write_rows_with_history(rows: Sequence[tuple[int, dict[str, Any], str]], *, 
             part = rows[start : start + step]
             index = [reasons.setdefault(reason, len(reasons) + 1) for _, _, reason in part]
             arrays = [pg_array(_pk(values[name]) for _, values, _ in part) for name in names]
-            cursor.execute(sql, [pg_array(pk for pk, _, _ in part), pg_array(index), *arrays, now,
+            cursor.execute(sql, [pg_ids(pk for pk, _, _ in part), pg_ids(index), *arrays, now,
                                  now, user_id, pg_array(reasons)])
 
 
