@@ -12,6 +12,7 @@ Row numbers are the spreadsheet's: the header is row 1, the first data row is ro
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import csv
 import datetime as dt
@@ -356,6 +357,62 @@ def _datetime(value: Any) -> dt.datetime:
     return parsed.astimezone(dt.UTC)
 
 
+class _Seen:
+    """The numbers a file has named so far (as integers) and the row of each, for "duplicate
+    of row N". Files mostly list consecutive numbers on consecutive rows: such a run is kept
+    as one (first number, first row, length) entry, so a 10,000,000-row file needs a few
+    entries instead of a dictionary of ten million; the other numbers go to a dictionary.
+    """
+
+    RUN_MIN = 64  # shorter runs are dissolved into the dictionary
+
+    def __init__(self) -> None:
+        self.single: dict[int, int] = {}
+        self.starts: list[int] = []  # the closed runs, by first number
+        self.runs: list[tuple[int, int, int]] = []  # (first number, first row, length), same order
+        self.run: tuple[int, int, int] | None = None  # the open run
+
+    def _in_runs(self, number: int) -> int | None:
+        index = bisect.bisect_right(self.starts, number) - 1
+        if index >= 0:
+            start, row, length = self.runs[index]
+            if number < start + length:
+                return row + number - start
+        return None
+
+    def _close(self) -> None:
+        if self.run is None:
+            return
+        start, row, length = self.run
+        self.run = None
+        if length < self.RUN_MIN:
+            for offset in range(length):
+                self.single[start + offset] = row + offset
+            return
+        index = bisect.bisect_right(self.starts, start)
+        self.starts.insert(index, start)
+        self.runs.insert(index, (start, row, length))
+
+    def first(self, number: int, line: int) -> int | None:
+        """The row that named `number` before, or None (and `number` is remembered at `line`)."""
+        run = self.run
+        if run is not None:
+            start, row, length = run
+            if start <= number < start + length:
+                return row + number - start
+        found = self.single.get(number)
+        if found is None and self.starts:
+            found = self._in_runs(number)
+        if found is not None:
+            return found
+        if run is not None and number == run[0] + run[2] and line == run[1] + run[2]:
+            self.run = (run[0], run[1], run[2] + 1)
+        else:
+            self._close()
+            self.run = (number, line, 1)
+        return None
+
+
 class RowChecker:
     """Checks one row's cells and turns them into a ImportRow, or row errors.
 
@@ -390,7 +447,7 @@ class RowChecker:
             if sku.casefold() not in self.skus:
                 raise ImportFileError(f"unknown SKU {sku!r} (the default SKU)")
             self.constant["sku_id"] = self.skus[sku.casefold()]
-        self.seen: dict[int, int] = {}
+        self.seen = _Seen()
         self._partners: dict[str, int | None] = {}
         self._orgs: dict[str, Organization | None] = {}
         self._subs: dict[str, Subscription | None] = {}
@@ -558,11 +615,9 @@ class RowChecker:
             e164 = ""
         if e164:
             digits = int(e164[1:])
-            first = self.seen.get(digits)
+            first = self.seen.first(digits, line)
             if first is not None:
                 errors.append(RowError(line, "number", f"duplicate of row {first}", e164))
-            else:
-                self.seen[digits] = line
             if country and region and country != region:
                 errors.append(RowError(line, "country", f"the number {e164} is in {region}", country))
 
