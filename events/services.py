@@ -234,17 +234,31 @@ def events_emit(*, type: str, actor, remark: str = "",
          for e, (_, scope) in zip(events, bodies, strict=True) for org_id in sorted(scope)],
         batch_size=LOOKUP_CHUNK,
     )
-    endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if e.wants(type)]
     deliveries = [
-        WebhookDelivery(endpoint=endpoint, event=event, next_attempt_at=now)
+        WebhookDelivery(endpoint_id=endpoint_id, event=event, next_attempt_at=now)
         for event, (_, scope) in zip(events, bodies, strict=True)
-        for endpoint in endpoints
-        if endpoint.partner_id is None or endpoint.partner_id in scope
+        for endpoint_id, partner_id in _endpoints_wanting(type)
+        if partner_id is None or partner_id in scope
     ]
     if deliveries:
         WebhookDelivery.objects.bulk_create(deliveries, batch_size=LOOKUP_CHUNK)
         kick_send()
     return events
+
+
+def _endpoints_wanting(type: str) -> list[tuple[int, int | None]]:
+    """(id, partner id) of the active endpoints that want `type` (WebhookEndpoint.wants).
+    Every service call asks: one plain query, without building the ORM's SQL each time."""
+    table = connection.ops.quote_name(WebhookEndpoint._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, partner_id, event_types FROM {table} WHERE active = %s", [True])
+        rows = cursor.fetchall()
+    wanting = []
+    for pk, partner_id, types in rows:
+        types = json.loads(types) if isinstance(types, str | bytes) else types
+        if not types or type in types:
+            wanting.append((pk, partner_id))
+    return wanting
 
 
 def _events_insert(events: list[Event]) -> list[Event]:
