@@ -263,16 +263,12 @@ class NumberNextAvailable(ApiView):
         data = body.validated_data
         filters = {NEXT_FILTERS[k]: (v.upper() if k == "country" else v)
                    for k, v in data.items() if k in NEXT_FILTERS}
-        allocated: list[PhoneNumber] = []
         try:
-            with transaction.atomic():
-                for _ in range(data["count"]):
-                    allocated.append(number_next_available(
-                        subscription=data["subscription"], actor=request.user, remark=data["remark"],
-                        **filters))
-        except NoNumberAvailable:
-            raise Conflict(f"Only {len(allocated)} of {data['count']} matching numbers are "
-                           "available; none was allocated.") from None
+            allocated = number_next_available(
+                subscription=data["subscription"], actor=request.user, remark=data["remark"],
+                count=data["count"], **filters)
+        except NoNumberAvailable as exc:
+            raise Conflict(exc.messages[0]) from None
         numbers = numbers_for(request).filter(pk__in=[n.pk for n in allocated]).order_by("e164")
         return Response({"numbers": s.NumberOut(numbers, many=True).data})
 
