@@ -148,7 +148,7 @@ def partner_summary(user: Any, *, now: dt.datetime | None = None, days: int = 30
 
 
 def partner_ending_soon(user: Any, *, per_day: list[dict[str, Any]], now: dt.datetime | None = None,
-                        limit: int = 10) -> QuerySet[PhoneNumber]:
+                        limit: int = 10) -> list[PhoneNumber]:
     """The reservations in scope that end next, within the chart's window.
 
     The window is cut at the first day by which `limit` of them have ended (known from the
@@ -162,14 +162,19 @@ def partner_ending_soon(user: Any, *, per_day: list[dict[str, Any]], now: dt.dat
         if seen >= limit:
             break
     if not seen or last_day is None:
-        return PhoneNumber.objects.none()
+        return []
     until = timezone.make_aware(dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time.min))
-    return (
+    # Ordered by the end alone, which the (state, expires_at) index serves, so the walk stops
+    # at `limit` rows; the tie-break by id is applied to those rows. With it in the ORDER BY,
+    # PostgreSQL read every reservation ending at the same moment as the 10th to sort them
+    # (36k at 10M: ~1 s). Ties at the cut may thus show any of the equal ends.
+    rows = (
         numbers_visible_to(user)
         .filter(_ending(now, until))
         .select_related("organization")
-        .order_by("expires_at", "id")[:limit]
+        .order_by("expires_at")[:limit]
     )
+    return sorted(rows, key=lambda n: (n.expires_at, n.pk))
 
 
 def partner_longest_available(user: Any, *, limit: int = 10) -> QuerySet[PhoneNumber]:
