@@ -37,7 +37,7 @@ def run(data) -> None:
         seconds, rss, rows = export_child(["--format", "csv"], full)
         size = full.stat().st_size / 2**20
         xlsx = workdir / "sample.xlsx"
-        x_seconds, x_rss, x_rows = export_child(["--number", "+65600*", "--format", "xlsx"], xlsx)
+        x_seconds, x_rss, x_rows = export_child(["--number", "+656000*", "--format", "xlsx"], xlsx)
     finally:
         for f in workdir.iterdir():
             f.unlink()
