@@ -147,6 +147,10 @@ def copy_floor(path: Path, history_path: Path) -> float:
 def import_child(path: Path) -> tuple[float, float, str]:
     """Run manage.py import_numbers in a child; (seconds, peak RSS in MB, its output)."""
     manage = Path(__file__).resolve().parents[1] / "manage.py"
+    # A carrier's full file is bigger than the upload bounds' defaults (2,000,000 rows, 200 MB):
+    # the operator raises them for the command, as the README's Configuration says.
+    os.environ["IMPORT_MAX_ROWS"] = str(max(ROWS, 2_000_000))
+    os.environ["IMPORT_MAX_BYTES"] = str(max(path.stat().st_size + 1, 200 * 2**20))
     elapsed, rss, code, text = run_child([sys.executable, str(manage), "import_numbers", str(path)])
     if code != 0:
         raise SystemExit(f"import_numbers failed ({code}): {text[-2000:]}")

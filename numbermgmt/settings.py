@@ -126,6 +126,12 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # PostgreSQL enforces "one policy per match" (NULLS NOT DISTINCT); SQLite cannot.
     SILENCED_SYSTEM_CHECKS = ["models.W047"]
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and os.environ.get("PG_JIT", "0") != "1":
+    # JIT compiles every query the planner costs above jit_above_cost (globs, big scans) anew
+    # on each request: 100–300 ms spent before the first row at 10M numbers, for queries that
+    # an index answers in milliseconds. Off for our connections (PG_JIT=1 turns it back on).
+    _opts = DATABASES["default"].setdefault("OPTIONS", {})
+    _opts["options"] = (_opts.get("options", "") + " -c jit=off").strip()
 # A second connection to the same database, autocommit, for an import's progress: the import
 # runs in one long transaction, so its own writes stay unseen until it ends
 # (inventory.services.import_jobs). On SQLite progress stays on "default" (one writer).
