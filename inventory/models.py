@@ -175,6 +175,10 @@ class PhoneNumber(models.Model):
                          condition=Q(state="available"), name="number_offered_e164"),
             models.Index(F("visible_to"), F("state_changed_at").asc(nulls_first=True), F("created_at"),
                          F("id"), condition=Q(state="available"), name="number_offered_waiting"),
+            # The partner summary and filters per holder (migration 0018): counts by holder and
+            # state, ends per day, the next ends; held numbers only (free ones have no holder).
+            models.Index(fields=["organization", "state", "expires_at"],
+                         condition=Q(organization__isnull=False), name="number_holder_state_end"),
         ]
         permissions = list(NUMBER_PERMISSIONS)  # one table, in choices.py
 

@@ -46,3 +46,22 @@ def test_another_sort_is_left_to_the_plain_ordering(world):
         return base
 
     assert partner_page(world.user, filtered, sort="expires", offset=0, limit=5) is None
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5, 6, 20])
+def test_ending_next_read_by_holder_is_the_scopes_next_ends(world, limit):
+    from django.utils import timezone
+
+    from inventory.choices import NumberState
+    from partners.selectors import partner_ending_soon, partner_summary
+
+    now = timezone.now()
+    per_day = partner_summary(world.user, now=now)["per_day"]
+    rows = partner_ending_soon(world.user, per_day=per_day, now=now, limit=limit)
+    reserved = list(numbers_visible_to(world.user).filter(state=NumberState.RESERVED, expires_at__gte=now)
+                    .order_by("expires_at", "pk"))
+    # The same ends as the scope's first `limit`, each a reservation in scope (ties: any of them).
+    assert [n.expires_at for n in rows] == [n.expires_at for n in reserved[:limit]]
+    assert {n.pk for n in rows} <= {n.pk for n in reserved}
+    assert all(n.organization_id in {world.partner.pk, world.customer.pk, world.second_customer.pk}
+               for n in rows)
