@@ -3,6 +3,9 @@ becomes E.164 or a reason; ranges; search patterns matched against real rows."""
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from inventory.models import PhoneNumber
@@ -185,3 +188,35 @@ def test_an_empty_pattern_matches_everything(rows):
 def test_a_bad_pattern_is_refused(pattern):
     with pytest.raises(NumberError, match="a number pattern has digits"):
         pattern_q(pattern)
+
+
+GLOB_ROWS = sorted({
+    *(f"+6560{n:06d}" for n in random.Random(7).sample(range(1_000_000), 300)),
+    "+6560009999", "+6560010000", "+6560019999", "+6560910000", "+6560919999", "+6560920000",
+    "+6569999999", "+6561234567", "+6560551123", "+6560310501", "+6590000065", "+442079464567",
+    "+12125550123",
+})
+
+
+def glob_by_hand(pattern: str) -> re.Pattern[str]:
+    """What a glob means, as a plain regex over the whole number."""
+    text = pattern if pattern.startswith(("+", "*", "?")) else "+" + pattern
+    return re.compile("".join(".*" if ch == "*" else "[0-9]" if ch == "?" else re.escape(ch)
+                              for ch in text))
+
+
+@pytest.mark.parametrize("pattern", [
+    "+6560?1*9", "6560?1*9", "+6560?1*", "+6560?1*9?", "+6560??99*", "+6560???1*", "+6560?1??99",
+    "+656051*", "+65*123", "*4567", "+65609?*", "+6569?9*", "+656?9*9", "+65?0*", "*0*0*1?0*",
+    "+6560?1*0*1", "+44*4567",
+])
+def test_globs_find_exactly_what_a_plain_regex_finds(vendor, sku, now, pattern):
+    """The index-friendly form of a glob (spelled-out prefixes, an enclosing range, a regex on
+    the rest) selects the same numbers as the glob read as a regex over every row."""
+    from inventory.services import number_add
+
+    result = number_add(numbers=GLOB_ROWS, vendor=vendor, sku=sku, actor=None, now=now)
+    assert not result.rejected, result.rejected
+    expected = [e164 for e164 in GLOB_ROWS if glob_by_hand(pattern).fullmatch(e164)]
+    assert expected, pattern  # every pattern here matches something in GLOB_ROWS
+    assert matched(pattern) == expected
