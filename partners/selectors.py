@@ -442,19 +442,28 @@ def partner_page(user: Any, filtered: Filtered, *, sort: str, offset: int,
     cut = offset + limit
     # Each part filtered on its own (not numbers_visible_to ANDed with it: PostgreSQL reads
     # the scope's OR as one more condition and underestimates each part tenfold).
-    pieces: list[QuerySet[PhoneNumber]] = [
+    # Only the numbers are read by part, the page's rows fetched after: a filter on the state
+    # or the end (in number_org_e164) is then checked on the index entries (index-only scan),
+    # so a holder part without a match costs ~4 ms for 50k entries, not 50k table reads
+    # (~130 ms each; state=reserved at 10M: ~1 s with five assigned-only customers).
+    pieces: list[QuerySet[Any]] = [
         filtered(PhoneNumber.objects.filter(part))
-        .annotate(part_rank=Value(ranks.get(org_id, 0))).order_by(by_number)[:cut]
+        .annotate(part_rank=Value(ranks.get(org_id, 0))).order_by(by_number)
+        .values_list("e164", "part_rank")[:cut]
         for part, org_id in parts
     ]
     pieces = [p for p in pieces if not p.query.is_empty()]
     if not pieces:
         return []
+    keys: list[str]
     if len(pieces) == 1:
-        return list(pieces[0])[offset:cut]
-    union = pieces[0].union(*pieces[1:], all=True)  # parts: the partner's own and the offered
-    order = ["part_rank", "-e164" if sort == "-number" else "e164"]
-    return list(union.order_by(*order)[offset:cut])
+        keys = [e164 for e164, _ in list(pieces[0])[offset:cut]]
+    else:
+        union = pieces[0].union(*pieces[1:], all=True)  # the partner's own and the offered
+        order = ["part_rank", "-e164" if sort == "-number" else "e164"]
+        keys = [e164 for e164, _ in union.order_by(*order)[offset:cut]]
+    found = PhoneNumber.objects.in_bulk(keys, field_name="e164")
+    return [found[e164] for e164 in keys if e164 in found]
 
 
 def partner_count(user: Any, filtered: Filtered, *, cap: int) -> int:
@@ -468,8 +477,14 @@ def partner_count(user: Any, filtered: Filtered, *, cap: int) -> int:
     parts = scope_parts(user)
     if connection.vendor != "postgresql" or len(parts) > MAX_PARTS:
         return filtered(numbers_visible_to(user)).order_by()[:cap].count()
-    pieces = [filtered(PhoneNumber.objects.filter(part)).order_by().values("pk") for part, _ in parts]
-    pieces = [p for p in pieces if not p.query.is_empty()]
+    # A constant per row, not the id: a UNION ALL's columns are all computed, and the id would
+    # make each part read the table (a part without a match: 50k reads, ~130 ms at 10M), where
+    # a filter on the state or the end is answered index-only (number_holder_state_end,
+    # number_org_e164). DISTINCT (no partner filter sets it) would need the id.
+    filtered_parts = [filtered(PhoneNumber.objects.filter(part)).order_by() for part, _ in parts]
+    pieces: list[QuerySet[Any, Any]] = [
+        p.values("pk") if p.query.distinct else p.annotate(one=Value(1)).values("one")
+        for p in filtered_parts if not p.query.is_empty()]
     if not pieces:
         return 0
     if len(pieces) == 1:
