@@ -157,7 +157,11 @@ class PhoneNumber(models.Model):
             models.Index(fields=["routing"], name="number_routing"),
             models.Index(fields=["reserved_for"], name="number_reserved_for"),
             # Golden and ported-in numbers are few: partial indexes keep them cheap to find.
-            models.Index(fields=["id"], condition=Q(is_golden=True), name="number_golden"),
+            # Golden numbers carry what the partner scope asks (migration 0018): a golden filter
+            # there is an index-only scan of the few golden entries, not a read of their rows.
+            models.Index(fields=["id"],
+                         include=["e164", "organization", "visible_to", "state", "is_ported_in"],
+                         condition=Q(is_golden=True), name="number_golden_scope"),
             models.Index(fields=["id"], condition=Q(is_ported_in=True), name="number_ported_in"),
             models.Index(fields=["id"], condition=Q(sms=True), name="number_sms"),
             models.Index(fields=["id"], condition=Q(fax=True), name="number_fax"),
@@ -171,8 +175,8 @@ class PhoneNumber(models.Model):
             # walks its part in number order and answers the summary's counts index-only.
             models.Index(fields=["organization", "e164"], include=["state", "expires_at"],
                          name="number_org_e164"),
-            models.Index(fields=["visible_to", "e164"], include=["organization"],
-                         condition=Q(state="available"), name="number_offered_e164"),
+            models.Index(fields=["visible_to", "e164"], include=["organization", "expires_at"],
+                         condition=Q(state="available"), name="number_offered_e164_end"),
             models.Index(F("visible_to"), F("state_changed_at").asc(nulls_first=True), F("created_at"),
                          F("id"), condition=Q(state="available"), name="number_offered_waiting"),
             # The partner summary and filters per holder (migration 0018): counts by holder and

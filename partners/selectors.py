@@ -121,7 +121,7 @@ def partner_summary(user: Any, *, now: dt.datetime | None = None, days: int = 30
 
     Exact, from the scope's parts (inventory.selectors.scope_parts): the holders' parts are
     one index-only read of number_holder_state_end grouped in its order (_held_counts_sql),
-    the offered part a count over number_offered_e164. The OR of numbers_visible_to
+    the offered part a count over number_offered_e164_end. The OR of numbers_visible_to
     made PostgreSQL read the partner's whole share from the table (1.5 s for 1M of 10M).
     """
     from django.db import connection
@@ -382,7 +382,13 @@ DENSE_ROWS = 20_000  # estimated matches from which the table is read part by pa
 
 
 def read_by_part(user: Any, filtered: Filtered) -> bool:
-    """Whether the filtered scope is large enough to be read part by part (PostgreSQL only).
+    """Whether the filtered scope is read part by part: see estimated_rows."""
+    estimate = estimated_rows(user, filtered)
+    return estimate is not None and estimate >= DENSE_ROWS
+
+
+def estimated_rows(user: Any, filtered: Filtered) -> int | None:
+    """The planner's estimate of the filtered scope's rows (PostgreSQL; else None).
 
     Many matches: each part's walk in number order finds a page's rows at once, where
     collecting and sorting them all is slow (1M for the whole scope at 10M). Few matches
@@ -394,20 +400,20 @@ def read_by_part(user: Any, filtered: Filtered) -> bool:
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        return False
+        return None
     queryset = filtered(numbers_visible_to(user)).order_by()
     if queryset.query.is_empty():
-        return False
+        return 0
     try:
         sql, params = queryset.values("pk").query.sql_with_params()
     except EmptyResultSet:
-        return False
+        return 0
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]
     if isinstance(plan, str):
         plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"]) >= DENSE_ROWS
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def partner_page(user: Any, filtered: Filtered, *, sort: str, offset: int,
@@ -416,7 +422,7 @@ def partner_page(user: Any, filtered: Filtered, *, sort: str, offset: int,
 
     `filtered` applies the table's filters to a queryset. Ordered by number, the scope is
     read as a UNION ALL of its parts (scope_parts), each filtered, ordered by number and cut at
-    offset+limit, so every part walks its own index (number_org_e164, number_offered_e164)
+    offset+limit, so every part walks its own index (number_org_e164, number_offered_e164_end)
     and PostgreSQL sorts at most parts × (offset+limit) rows, never the partner's whole share
     (ordering the whole scope sorted 1M rows per page at 10M). Sorted by holder, each part
     is one holder: the parts are ranked by its name and the same reads serve.
