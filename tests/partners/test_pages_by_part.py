@@ -65,3 +65,24 @@ def test_ending_next_read_by_holder_is_the_scopes_next_ends(world, limit):
     assert {n.pk for n in rows} <= {n.pk for n in reserved}
     assert all(n.organization_id in {world.partner.pk, world.customer.pk, world.second_customer.pk}
                for n in rows)
+
+
+def test_table_pages_and_capped_count_whichever_read_serves_them(world, client_for, make_numbers,
+                                                                 monkeypatch):
+    # Few matches (PostgreSQL's estimate): page and count from one read of ordered ids; further
+    # pages and SQLite: the plain page and count. The pages together are the plain ordering.
+    import partners.views as views
+
+    make_numbers(40, start="+6560001000", visible_to=world.partner, tags="promo")
+    monkeypatch.setattr(views, "PER_PAGE", 10)
+    monkeypatch.setattr(views, "COUNT_CAP", 30)
+    client = client_for(world.user)
+    plain = list(numbers_visible_to(world.user).filter(tags__contains=";promo;")
+                 .order_by("e164").values_list("e164", flat=True))
+    assert len(plain) == 45
+    seen = []
+    for page in range(1, 6):
+        response = client.get("/partner/numbers/", {"tags": "promo", "page": page})
+        seen += [n.e164 for n in response.context["rows"]]
+        assert response.context["capped"] and response.context["has_next"] == (page < 5)
+    assert seen == plain
