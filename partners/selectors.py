@@ -416,6 +416,32 @@ def estimated_rows(user: Any, filtered: Filtered) -> int | None:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
+SPARSE_WORK_MEM = "32MB"
+
+
+def ordered_ids(queryset: QuerySet[PhoneNumber], cap: int) -> list[int]:
+    """The first `cap` ids of a queryset expected to match few rows, in its order.
+
+    Such a read is a bitmap of the filter's index ANDed with the scope's; on PostgreSQL with
+    more work memory for this one statement, so that the bitmap stays exact (one table page
+    per match) instead of lossy (every row of those pages rechecked: a tag at 10M, 800k rows
+    rechecked for 16.7k matches, ~130–190 ms of ~450–590). The setting is the transaction's
+    own (SET LOCAL) and put back right after, so an enclosing transaction keeps its own."""
+    from django.db import connection, transaction
+
+    rows = queryset.values_list("pk", flat=True)[:cap]
+    if connection.vendor != "postgresql":
+        return list(rows)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('work_mem')")
+        before = cursor.fetchone()[0]
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [SPARSE_WORK_MEM])
+        try:
+            return list(rows)
+        finally:
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [before])
+
+
 def partner_page(user: Any, filtered: Filtered, *, sort: str, offset: int,
                  limit: int) -> list[PhoneNumber] | None:
     """Rows offset … offset+limit of the filtered scope, in `sort` order, read part by part.

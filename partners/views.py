@@ -35,6 +35,7 @@ from .selectors import (
     DENSE_ROWS,
     PARTNER_STATES,
     estimated_rows,
+    ordered_ids,
     partner_count,
     partner_ending_soon,
     partner_longest_available,
@@ -156,7 +157,7 @@ def number_list(request: PartnerRequest) -> HttpResponseBase:
         # Few matches expected (a tag, golden+ported): the page and the capped count from one
         # read of the ordered ids, cut at COUNT_CAP + 1. Both collect the same matches from
         # the same bitmaps (a tag at 10M: ~430 ms each), so one pass halves the page.
-        ids = list(queryset.values_list("pk", flat=True)[: COUNT_CAP + 1])
+        ids = ordered_ids(queryset, COUNT_CAP + 1)
         count = len(ids)
         found = PhoneNumber.objects.in_bulk(ids[offset : offset + PER_PAGE + 1])
         rows = [found[pk] for pk in ids[offset : offset + PER_PAGE + 1] if pk in found]
