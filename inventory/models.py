@@ -93,6 +93,9 @@ class PhoneNumber(models.Model):
         on_delete=models.PROTECT,
         related_name="numbers",
         editable=False,
+        # number_org_e164 and number_holder_state_end lead with it: a third index would
+        # only cost every write.
+        db_index=False,
     )
     subscription = models.ForeignKey(
         "subscriptions.Subscription",
@@ -150,7 +153,6 @@ class PhoneNumber(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["state", "id"], name="number_state_id"),
             models.Index(fields=["state", "expires_at"], name="number_state_expires"),
             # Plain btrees (no *_like twins): these are matched exactly.
             models.Index(fields=["country"], name="number_country"),
