@@ -11,6 +11,19 @@ Dropping an index is quick (no table rewrite); it takes a short ACCESS EXCLUSIVE
 import django.db.models.deletion
 from django.db import migrations, models
 
+ORG_INDEX = "inventory_phonenumber_organization_id_aa2e6c2c"
+
+
+def _drop_org_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"DROP INDEX IF EXISTS {ORG_INDEX}")
+
+
+def _create_org_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {ORG_INDEX} "
+                              "ON inventory_phonenumber (organization_id)")
+
 
 class Migration(migrations.Migration):
 
@@ -24,9 +37,19 @@ class Migration(migrations.Migration):
             model_name='phonenumber',
             name='number_state_id',
         ),
-        migrations.AlterField(
-            model_name='phonenumber',
-            name='organization',
-            field=models.ForeignKey(blank=True, db_index=False, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='numbers', to='subscriptions.organization'),
+        # The foreign key's index by name on PostgreSQL only: on SQLite an AlterField remakes
+        # the table with every index of the model's state, and SQLite cannot build the
+        # NULLS FIRST one (number_offered_waiting, PostgreSQL-only since 0016).
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name='phonenumber',
+                    name='organization',
+                    field=models.ForeignKey(blank=True, db_index=False, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='numbers', to='subscriptions.organization'),
+                ),
+            ],
+            database_operations=[
+                migrations.RunPython(_drop_org_index, _create_org_index),
+            ],
         ),
     ]
