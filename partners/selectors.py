@@ -522,3 +522,47 @@ def partner_count(user: Any, filtered: Filtered, *, cap: int) -> int:
     if len(pieces) == 1:
         return pieces[0][:cap].count()
     return pieces[0].union(*pieces[1:], all=True)[:cap].count()
+
+
+@dataclass
+class NumbersPage:
+    rows: list[PhoneNumber]
+    has_next: bool
+    count: int  # exact up to `cap`, else cap + 1 ("more than")
+
+
+def partner_numbers_page(user: Any, queryset: QuerySet[PhoneNumber], filtered: Filtered, *,
+                         sort: str, offset: int, per_page: int, cap: int,
+                         first_page: bool) -> NumbersPage:
+    """One page of the partner's filtered numbers and its capped count, by the cheapest read.
+
+    Many matches expected: part by part (partner_page / partner_count, no sort of the whole
+    share). Few (a tag, golden+ported): the page and the count from one read of the ordered
+    ids, since both would collect the same matches from the same bitmaps (a tag at 10M:
+    ~430 ms each). Else the filtered scope, paged, and COUNT over a LIMITed subquery.
+    """
+    limit = per_page + 1
+    estimate = estimated_rows(user, filtered)
+    by_part = estimate is not None and estimate >= DENSE_ROWS
+    rows = partner_page(user, filtered, sort=sort, offset=offset, limit=limit) if by_part else None
+    count: int | None = None
+    if rows is None and estimate is not None and not by_part and offset + per_page < cap:
+        ids = ordered_ids(queryset, cap + 1)
+        count = len(ids)
+        found = PhoneNumber.objects.in_bulk(ids[offset : offset + limit])
+        rows = [found[pk] for pk in ids[offset : offset + limit] if pk in found]
+    if rows is None:
+        rows = list(queryset[offset : offset + limit])
+    has_next = len(rows) > per_page
+    rows = rows[:per_page]
+    # Cut on the number table alone; then the page's rows fetch their few SKUs, holders and
+    # subscriptions (joins before the cut cost ~50 ms for 100k rows).
+    prefetch_related_objects(rows, "sku", "organization", "subscription")
+    if count is None:
+        if first_page and not has_next:
+            count = len(rows)  # the whole result is on this page: no second scan
+        elif by_part:
+            count = partner_count(user, filtered, cap=cap + 1)
+        else:
+            count = queryset.order_by()[: cap + 1].count()
+    return NumbersPage(rows=rows, has_next=has_next, count=count)

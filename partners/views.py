@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import QuerySet, prefetch_related_objects
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -25,22 +25,17 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from inventory.exports import CONTENT_TYPES, EXPORT_COLUMNS, ExportError, csv_chunks, write_xlsx
-from inventory.models import PhoneNumber
 from inventory.selectors import numbers_visible_to, partner_of
 from subscriptions.models import Organization
 
 from .charts import chart_ending
 from .filters import PartnerNumberFilterSet
 from .selectors import (
-    DENSE_ROWS,
     PARTNER_STATES,
-    estimated_rows,
-    ordered_ids,
-    partner_count,
     partner_ending_soon,
     partner_longest_available,
     partner_number,
-    partner_page,
+    partner_numbers_page,
     partner_reservations,
     partner_summary,
     partner_timeline,
@@ -135,46 +130,15 @@ def _page_number(raw: str | None) -> int:
 
 @partner_view
 def number_list(request: PartnerRequest) -> HttpResponseBase:
-    # prefetch, not select_related: the page is sorted and cut on the number table alone, then
-    # its 50 rows fetch their few SKUs/holders/subscriptions (joins before the sort cost ~50 ms
-    # for 100k rows).
     filterset = _filterset(request)
-    queryset = filterset.qs
     page = _page_number(request.GET.get("page"))
     offset = (page - 1) * PER_PAGE
     current_sort = (filterset.form.cleaned_data.get("sort") or [""])[0] \
         if filterset.form.is_valid() else ""
-    # Read part by part where the sort allows (partner_page), else the filtered scope paged.
-    def filtered(base: QuerySet) -> QuerySet:  # the same filters on a part of the scope
-        return filterset.filter_queryset(base)
-
-    estimate = estimated_rows(request.user, filtered)
-    by_part = estimate is not None and estimate >= DENSE_ROWS
-    rows = partner_page(request.user, filtered, sort=current_sort, offset=offset,
-                        limit=PER_PAGE + 1) if by_part else None
-    count: int | None = None
-    if rows is None and estimate is not None and not by_part and offset + PER_PAGE < COUNT_CAP:
-        # Few matches expected (a tag, golden+ported): the page and the capped count from one
-        # read of the ordered ids, cut at COUNT_CAP + 1. Both collect the same matches from
-        # the same bitmaps (a tag at 10M: ~430 ms each), so one pass halves the page.
-        ids = ordered_ids(queryset, COUNT_CAP + 1)
-        count = len(ids)
-        found = PhoneNumber.objects.in_bulk(ids[offset : offset + PER_PAGE + 1])
-        rows = [found[pk] for pk in ids[offset : offset + PER_PAGE + 1] if pk in found]
-    if rows is None:
-        rows = list(queryset[offset : offset + PER_PAGE + 1])
-    has_next = len(rows) > PER_PAGE
-    rows = rows[:PER_PAGE]
-    # The page is cut on the number table alone; then its 50 rows fetch their few
-    # SKUs/holders/subscriptions (joins before the cut cost ~50 ms for 100k rows).
-    prefetch_related_objects(rows, "sku", "organization", "subscription")
-    # The whole result on page 1 needs no second scan; otherwise COUNT over a LIMITed subquery:
-    # exact up to COUNT_CAP, then "more than".
-    whole = page == 1 and not has_next
-    if count is None:
-        count = len(rows) if whole else (
-            partner_count(request.user, filtered, cap=COUNT_CAP + 1) if by_part
-            else queryset.order_by()[: COUNT_CAP + 1].count())
+    result = partner_numbers_page(request.user, filterset.qs, filterset.filter_queryset,
+                                  sort=current_sort, offset=offset,
+                                  per_page=PER_PAGE, cap=COUNT_CAP, first_page=page == 1)
+    rows, has_next, count = result.rows, result.has_next, result.count
     capped = count > COUNT_CAP
     num_pages = None if capped else max(math.ceil(count / PER_PAGE), 1)
     columns: list[dict[str, Any]] = []
