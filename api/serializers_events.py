@@ -47,7 +47,10 @@ class EventFeedQuery(serializers.Serializer):
 class EventOut(serializers.Serializer):
     """One event. Partner keys get only their numbers and never `actor` or `remark`."""
 
-    id = serializers.IntegerField(help_text="Monotonic: resume the feed with ?after=<id>")
+    id = serializers.IntegerField(
+        help_text="Unique. The feed is in commit order (by writing transaction, then id), so ids "
+                  "are not always increasing along it: resume with ?after=<the id of the last "
+                  "event of a page> (the `next` link), never the largest id seen")
     type = serializers.ChoiceField(choices=EventType.choices)
     timestamp = serializers.DateTimeField()
     actor = serializers.CharField(required=False, help_text="Who changed it (ops keys only)")

@@ -1,10 +1,20 @@
 """Domain events (the outbox of changes) and their webhook deliveries.
 
 An `Event` is written by a service inside the transaction of the change it tells, so it
-exists exactly when the change does. Its id is monotonic: the pull feed resumes from it.
-`EventOrganization` rows say which organizations an event concerns (the holders before
-and after, their partners, and the partner an available number is visible to), so a
-partner's feed is one indexed equality, portable to SQLite (no ArrayField).
+exists exactly when the change does. `EventOrganization` rows say which organizations an
+event concerns (the holders before and after, their partners, and the partner an available
+number is visible to), so a partner's feed is one indexed equality, portable to SQLite (no
+ArrayField).
+
+The pull feed's order is `(txid, id)`: `txid` is the id of the transaction that wrote the
+event (PostgreSQL's `pg_current_xact_id()`, 64 bits, never wraps), set by a BEFORE INSERT
+trigger (migration 0004) whatever the insert path, and kept on update; `EventOrganization`
+carries its event's `txid` the same way. Ids alone come from a sequence at insert time, so a
+transaction can take id 50, another id 51 and commit first: paging by id could step past 50
+for good. The feed only shows events of transactions older than every one still running
+(`events.selectors`), and in `(txid, id)` order nothing can appear behind a page already read.
+On SQLite `txid` is NULL: SQLite runs one writer at a time, so there id order is commit order.
+Events written before migration 0004 have `txid` 0 (their transactions have all ended).
 """
 
 from __future__ import annotations
@@ -28,10 +38,15 @@ class Event(models.Model):
     actor_name = models.CharField(max_length=150, help_text="The actor's username at the time.")
     remark = models.TextField(blank=True)
     data = models.JSONField(default=dict)
+    txid = models.BigIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="The writing transaction's id (PostgreSQL, set by a trigger); the feed's order "
+                  "is (txid, id). Empty on SQLite.")
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["type", "id"], name="event_type_id")]
+        indexes = [models.Index(fields=["type", "id"], name="event_type_id"),
+                   models.Index(fields=["txid", "id"], name="event_feed")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.type}"
@@ -42,18 +57,22 @@ class Event(models.Model):
 
 
 class EventOrganization(models.Model):
-    """One organization an event concerns: the partner feed's index (organization, event)."""
+    """One organization an event concerns: the partner feed's index (organization, txid, event),
+    `txid` being the event's own (copied by a trigger on PostgreSQL), so a partner's page is
+    one range of it, never a sort of all the partner's events."""
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="scopes")
     organization = models.ForeignKey(
         "subscriptions.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
     )
+    txid = models.BigIntegerField(null=True, blank=True, editable=False,
+                                  help_text="The event's txid (PostgreSQL, set by a trigger).")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["event", "organization"], name="event_organization_once"),
         ]
-        indexes = [models.Index(fields=["organization", "event"], name="event_org_feed")]
+        indexes = [models.Index(fields=["organization", "txid", "event"], name="event_org_feed_txid")]
 
     def __str__(self) -> str:
         return f"event {self.event_id} · organization {self.organization_id}"

@@ -262,8 +262,9 @@ def _endpoints_wanting(type: str) -> list[tuple[int, int | None]]:
 
 
 def _events_insert(events: list[Event]) -> list[Event]:
-    """Insert the events of one call (one type, time, actor and remark), ids in list order
-    (monotonic). PostgreSQL: one statement, each body
+    """Insert the events of one call (one type, time, actor and remark), ids in list order.
+    `txid`, the feed's order, is set by the database (a trigger on PostgreSQL, migration 0004:
+    this transaction's id; NULL on SQLite), never here. PostgreSQL: one statement, each body
     encoded once and sent as a parameter apart from the SQL (server-side binding); Django's
     multi-row insert would pass the bodies as a text[] escaped element by element (a regex
     over every '"': 20 s for a 100,000-number sweep) and a one-row insert escapes each
@@ -277,15 +278,15 @@ def _events_insert(events: list[Event]) -> list[Event]:
              for e in events]
     sql = ("INSERT INTO events_event (type, occurred_at, actor_id, actor_name, remark, data) "
            "SELECT %s, %s, %s, %s, %s, v.data::jsonb FROM unnest(%s::text[]) WITH ORDINALITY "
-           "AS v(data, n) ORDER BY v.n RETURNING id")
+           "AS v(data, n) ORDER BY v.n RETURNING id, txid")
     literal = "{" + ",".join('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in texts) + "}"
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, [first.type, first.occurred_at, first.actor_id, first.actor_name,
                              first.remark, literal])
-        ids = sorted(row[0] for row in cursor.fetchall())  # nextval in ORDER BY n order
-    for event, pk in zip(events, ids, strict=True):
-        event.pk = pk
+        rows = sorted(cursor.fetchall())  # (id, txid); nextval in ORDER BY n order
+    for event, (pk, txid) in zip(events, rows, strict=True):
+        event.pk, event.txid = pk, txid
         event._state.adding = False
         event._state.db = connection.alias
     return events

@@ -13,6 +13,7 @@ from rest_framework.utils.urls import replace_query_param
 from events.choices import EventType
 from events.models import WebhookDelivery, WebhookEndpoint
 from events.selectors import (
+    FeedCursorUnknown,
     PartnerView,
     event_serialize,
     event_serialize_for_partner,
@@ -37,20 +38,26 @@ from .common import ApiView, BoundedCursorPagination, paginated
 
 
 class AfterIdPagination:
-    """Pages of the feed by event id: `next` is this request with `after` = the page's last id
-    (null once the feed is read to its end); a consumer resumes later from the last id it kept."""
+    """Pages of the feed in its order (commit order: by writing transaction, then id;
+    events.selectors): `next` is this request with `after` = the id of the page's last event
+    (null once the feed is read to its end); a consumer resumes later from the last event it
+    processed. `after` is a place in that order, so it must name an event (0: the start)."""
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         return {"type": "object", "required": ["next", "results"], "properties": {
             "next": {"type": ["string", "null"], "format": "uri", "example": ex.EVENTS_NEXT,
                      "description": "The next page; null at the end of the feed (poll again later "
-                                    "with after = the last id)"},
+                                    "with after = the id of the last event of the last page)"},
             "results": schema}}
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
         return [
             {"name": "after", "in": "query", "required": False,
-             "description": "Only events with a greater id (the last id you processed)",
+             "description": "The id of the last event you processed (the last of a page, as in the "
+                            "`next` link): the events after it in the feed's order, commit order "
+                            "(by writing transaction, then id), so ids are not always increasing; "
+                            "resume from the last event of a page, never from the largest id seen. "
+                            "0 or absent: from the start. An id that names no event: 400",
              "schema": {"type": "integer", "minimum": 0, "maximum": s.MAX_ID}},
             {"name": "limit", "in": "query", "required": False,
              "description": f"Events per page, 1 to {s.MAX_FEED_PAGE:,} (default 100)",
@@ -73,22 +80,26 @@ class EventList(ApiView):
                    examples=[ex.response("ops key", ex.EVENT),
                              ex.response("partner key",
                                          ex.EVENT_FOR_PARTNER)],
-                   summary="The event feed, oldest first from ?after=ID; partner keys: their numbers")
+                   summary="The event feed in commit order, from ?after=ID (the last event you "
+                           "processed); partner keys: their numbers")
     def get(self, request):
         query = s.EventFeedQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         after, limit = query.validated_data.get("after"), query.validated_data["limit"]
         types = query.validated_data.get("types")
-        if is_partner(request):
-            partner = partner_of(request.user)
-            if partner is None:  # a key whose partner membership was removed sees nothing
-                return Response({"next": None, "results": []})
-            view = PartnerView.of(partner)
-            events = list(events_for_partner(partner, after=after, types=types)[: limit + 1])
-            results = [event_serialize_for_partner(e, view=view) for e in events[:limit]]
-        else:
-            events = list(events_for_ops(after=after, types=types)[: limit + 1])
-            results = [event_serialize(e) for e in events[:limit]]
+        try:
+            if is_partner(request):
+                partner = partner_of(request.user)
+                if partner is None:  # a key whose partner membership was removed sees nothing
+                    return Response({"next": None, "results": []})
+                view = PartnerView.of(partner)
+                events = list(events_for_partner(partner, after=after, types=types)[: limit + 1])
+                results = [event_serialize_for_partner(e, view=view) for e in events[:limit]]
+            else:
+                events = list(events_for_ops(after=after, types=types)[: limit + 1])
+                results = [event_serialize(e) for e in events[:limit]]
+        except FeedCursorUnknown as exc:
+            raise exceptions.ValidationError({"after": [str(exc)]}) from exc
         more = len(events) > limit
         next_link = (replace_query_param(request.build_absolute_uri(), "after", results[-1]["id"])
                      if more else None)

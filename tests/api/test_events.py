@@ -1,6 +1,7 @@
-"""GET /api/v1/events/: the pull feed. Oldest first by id, resumable from `after` or the `next`
-link, filtered by type; a partner key sees only events about its numbers, and of those only
-its numbers, never a remark, an actor or another organization."""
+"""GET /api/v1/events/: the pull feed. In commit order (within one test's transaction: by id),
+resumable from `after` (an event's id) or the `next` link, filtered by type; a partner key
+sees only events about its numbers, and of those only its numbers, never a remark, an actor
+or another organization."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def history(make_numbers, customer, other_customer, ops_user):
     return list(Event.objects.filter(pk__gt=start).order_by("pk"))
 
 
-def test_the_feed_is_in_id_order_and_resumes_after_the_last_id(ops, history):
+def test_the_feed_is_in_order_and_resumes_after_the_last_id(ops, history):
     start = history[0].pk - 1
     ids = [e.pk for e in history]
 
@@ -68,6 +69,26 @@ def test_the_feed_is_in_id_order_and_resumes_after_the_last_id(ops, history):
     # A consumer that kept the last id it processed resumes from it, and sees what came since.
     assert [e["id"] for e in ops.get("/events/", {"after": ids[0]}).json()["results"]] == ids[1:]
     assert ops.get("/events/", {"after": ids[-1]}).json() == {"next": None, "results": []}
+
+
+def test_after_must_name_an_event_or_be_zero(ops, make_key, partner, history):
+    """`after` is a place in the feed's order, which only an event has: an id that names none
+    (never written, or mistyped) is refused, naming the parameter, not guessed at; 0 is the
+    start. The partner feed takes any event's id (the `next` links only give its own)."""
+    everything = ops.get("/events/").json()["results"]
+    assert [e["id"] for e in ops.get("/events/", {"after": 0}).json()["results"]] \
+        == [e["id"] for e in everything]
+    missing = max(e["id"] for e in everything) + 1
+    ours = make_key("acme-portal", partner=partner.domain)[0]
+    for api in (ops, ours):
+        refused = api.get("/events/", {"after": missing})
+        assert refused.status_code == 400
+        assert refused["Content-Type"] == "application/problem+json"
+        (message,) = refused.json()["errors"]["after"]
+        assert f"No event has the id {missing}" in message and "next" in message
+    other = history[2]  # number.locked: not about the partner's numbers
+    assert [e["type"] for e in ours.get("/events/", {"after": other.pk}).json()["results"]] \
+        == ["number.released"]
 
 
 def test_an_ops_key_sees_every_field_of_the_event(ops, history, customer):
