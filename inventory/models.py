@@ -246,6 +246,7 @@ class Reservation(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="charged_reservations",
+        db_index=False,  # reservation_did_status leads with it
     )
     status = models.CharField(
         max_length=16, choices=ReservationStatus.choices, default=ReservationStatus.ACTIVE
@@ -269,8 +270,11 @@ class Reservation(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["status", "ends_at"], name="reservation_status_ends"),
-            models.Index(fields=["did_reservation", "status"], name="reservation_did_status"),
+            # Partial (migration 0020): a closed reservation, the most of them, is in neither,
+            # so closing one (a sweep closes them by the million) writes fewer index entries.
+            models.Index(fields=["ends_at"], condition=Q(status="active"), name="reservation_active_end"),
+            models.Index(fields=["did_reservation", "status"], condition=Q(did_reservation__isnull=False),
+                         name="reservation_charged_status"),
         ]
 
     def __str__(self) -> str:

@@ -14,6 +14,13 @@ of a free number (an import's new rows, a sweep's released ones, an add) skips t
 - number_tags_trgm: the tag search's trigram index, for numbers with tags (the tag filter
   says `tags <> ''`, which lets PostgreSQL use it).
 
+And two of inventory_reservation, whose rows a sweep closes by the million (a closed
+reservation is in neither):
+- reservation_active_end: the ends of active reservations (the notices' lead-time read);
+  replaces reservation_status_ends;
+- reservation_charged_status: charged reservations by DID reservation subscription; replaces
+  reservation_did_status and the foreign key's own index.
+
 Each new index is built before the one it replaces is dropped, CONCURRENTLY on PostgreSQL
 (the table stays writable; minutes at 10M rows), so this migration is not atomic.
 """
@@ -34,6 +41,7 @@ FK_INDEXES = {  # the foreign keys' own indexes, by the names Django gave them
     "subscription": "inventory_phonenumber_subscription_id_3db06ece",
     "visible_to": "inventory_phonenumber_visible_to_id_2e86a66d",
 }
+DID_INDEX = "inventory_reservation_did_reservation_id_2d13a2f9"
 
 
 class RunSQLOnPostgres(migrations.RunSQL):
@@ -143,4 +151,32 @@ class Migration(migrations.Migration):
             "DROP INDEX CONCURRENTLY IF EXISTS number_tags_trgm",
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS number_tags_trgm ON inventory_phonenumber "
             "USING gin (tags gin_trgm_ops)"),
+            AddIndexConcurrentlyOnPostgres(
+            model_name="reservation",
+            index=models.Index(fields=["ends_at"], condition=Q(status="active"),
+                               name="reservation_active_end"),
+        ),
+        RemoveIndexConcurrentlyOnPostgres(model_name="reservation", name="reservation_status_ends"),
+        AddIndexConcurrentlyOnPostgres(
+            model_name="reservation",
+            index=models.Index(fields=["did_reservation", "status"],
+                               condition=Q(did_reservation__isnull=False),
+                               name="reservation_charged_status"),
+        ),
+        RemoveIndexConcurrentlyOnPostgres(model_name="reservation", name="reservation_did_status"),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="reservation", name="did_reservation",
+                    field=models.ForeignKey(blank=True, db_index=False, null=True,
+                                            on_delete=django.db.models.deletion.PROTECT,
+                                            related_name="charged_reservations",
+                                            to="subscriptions.subscription"),
+                ),
+            ],
+            database_operations=[RunSQLOnPostgres(
+                f"DROP INDEX CONCURRENTLY IF EXISTS {DID_INDEX}",
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {DID_INDEX} ON inventory_reservation "
+                "(did_reservation_id)")],
+        ),
     ]
