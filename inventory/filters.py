@@ -84,7 +84,10 @@ class NumberFilterSet(django_filters.FilterSet):
 
     def filter_tags(self, queryset, name, value):
         tag = value.strip().strip(";")
-        return queryset.filter(tags__contains=f";{tag};") if tag else queryset
+        if not tag:
+            return queryset
+        # Saying `tags <> ''` lets PostgreSQL use the trigram index of tagged numbers (0020).
+        return queryset.exclude(tags="").filter(tags__contains=f";{tag};")
 
 
 def filter_numbers(queryset, params) -> tuple[object, forms.Form]:

@@ -46,7 +46,7 @@ def scope_parts(user: Any) -> list[tuple[Q, int | None]]:
     one per organization of the partner (its holder id beside it), then the available
     numbers offered to the partner that none of those organizations holds (None).
 
-    Each part is what one index serves (number_org_e164, number_offered_e164_end): the
+    Each part is what one index serves (number_holder_e164, number_offers_e164): the
     dashboard walks the parts in number order and counts them index-only, where the OR of
     numbers_visible_to makes PostgreSQL collect and sort the partner's whole share.
     A user who is no partner member has no parts."""

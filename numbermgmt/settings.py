@@ -210,6 +210,8 @@ NOTICE_RETRY_BACKOFF_SECONDS = [
     int(s) for s in os.environ.get("NOTICE_RETRY_BACKOFF_SECONDS", "60,300,900,3600,14400").split(",")
 ]
 NOTICE_SEND_LEASE_SECONDS = int(os.environ.get("NOTICE_SEND_LEASE_SECONDS", "300"))
+# The expiry sweep's batches written at once, each on its own connection (1 = one by one).
+SWEEP_WORKERS = max(1, int(os.environ.get("SWEEP_WORKERS", "2")))
 SITE_URL = os.environ.get("SITE_URL", "").rstrip("/")
 
 # Webhooks (events app, README "Events and webhooks"): the delay before each retry of a

@@ -98,7 +98,7 @@ def _held_counts_sql(holder_ids: list[int], now: dt.datetime, end: dt.datetime,
     (migration 0018), so it is an index-only scan with a streaming aggregate: no hash or sort
     of the partner's share, and deduplicated entries. The outer one folds the ends into the
     chart's days over the (few) distinct ends. Measured at 10M for 750k held numbers: ~145 ms,
-    where a hash aggregate over number_org_e164 took ~420 ms."""
+    where a hash aggregate over number_holder_e164 took ~420 ms."""
     from django.db import connection
 
     table = PhoneNumber._meta.db_table
@@ -121,7 +121,7 @@ def partner_summary(user: Any, *, now: dt.datetime | None = None, days: int = 30
 
     Exact, from the scope's parts (inventory.selectors.scope_parts): the holders' parts are
     one index-only read of number_holder_state_end grouped in its order (_held_counts_sql),
-    the offered part a count over number_offered_e164_end. The OR of numbers_visible_to
+    the offered part a count over number_offers_e164. The OR of numbers_visible_to
     made PostgreSQL read the partner's whole share from the table (1.5 s for 1M of 10M).
     """
     from django.db import connection
@@ -448,7 +448,7 @@ def partner_page(user: Any, filtered: Filtered, *, sort: str, offset: int,
 
     `filtered` applies the table's filters to a queryset. Ordered by number, the scope is
     read as a UNION ALL of its parts (scope_parts), each filtered, ordered by number and cut at
-    offset+limit, so every part walks its own index (number_org_e164, number_offered_e164_end)
+    offset+limit, so every part walks its own index (number_holder_e164, number_offers_e164)
     and PostgreSQL sorts at most parts × (offset+limit) rows, never the partner's whole share
     (ordering the whole scope sorted 1M rows per page at 10M). Sorted by holder, each part
     is one holder: the parts are ranked by its name and the same reads serve.
@@ -475,7 +475,7 @@ def partner_page(user: Any, filtered: Filtered, *, sort: str, offset: int,
     # Each part filtered on its own (not numbers_visible_to ANDed with it: PostgreSQL reads
     # the scope's OR as one more condition and underestimates each part tenfold).
     # Only the numbers are read by part, the page's rows fetched after: a filter on the state
-    # or the end (in number_org_e164) is then checked on the index entries (index-only scan),
+    # or the end (in number_holder_e164) is then checked on the index entries (index-only scan),
     # so a holder part without a match costs ~4 ms for 50k entries, not 50k table reads
     # (~130 ms each; state=reserved at 10M: ~1 s with five assigned-only customers).
     pieces: list[QuerySet[Any]] = [
@@ -512,7 +512,7 @@ def partner_count(user: Any, filtered: Filtered, *, cap: int) -> int:
     # A constant per row, not the id: a UNION ALL's columns are all computed, and the id would
     # make each part read the table (a part without a match: 50k reads, ~130 ms at 10M), where
     # a filter on the state or the end is answered index-only (number_holder_state_end,
-    # number_org_e164). DISTINCT (no partner filter sets it) would need the id.
+    # number_holder_e164). DISTINCT (no partner filter sets it) would need the id.
     filtered_parts = [filtered(PhoneNumber.objects.filter(part)).order_by() for part, _ in parts]
     pieces: list[QuerySet[Any, Any]] = [
         p.values("pk") if p.query.distinct else p.annotate(one=Value(1)).values("one")

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -44,6 +45,7 @@ from .results import (
     Batch,
     ServiceError,
     TransitionResult,
+    batches_run,
     bound_cursor,
     pg_array,
     pg_ids,
@@ -294,16 +296,19 @@ def numbers_holds_end(*, now: dt.datetime | None = None, batch_size: int = 1000)
             total += len(batch.commit().done)
 
 
-def numbers_expire_due(*, now: dt.datetime | None = None, batch_size: int = 5000) -> int:
+def numbers_expire_due(*, now: dt.datetime | None = None, batch_size: int = 5000,
+                       workers: int | None = None) -> int:
     """Release every reservation, lock and cooling period that has ended, and end the holds
     that ran out (numbers_holds_end). Safe to overlap.
 
-    One read names the due numbers (pk order); then committed batches of `batch_size`: each
-    locks its numbers with one `SELECT … FOR UPDATE SKIP LOCKED` in pk order (the lock
-    order of locks.py), re-checked under the lock, so two sweeps never process a number
-    twice and a number another service holds is left to the next run. A crash loses at
-    most the batch in flight, and a rerun resumes. Legacy permanent locks (no end) never
-    expire. Set-wise per batch: one statement writes the numbers with their history rows
+    One read names the due numbers (pk order); then committed batches of `batch_size`,
+    `workers` at once (settings.SWEEP_WORKERS; PostgreSQL spends most of a batch writing
+    the row's indexes, so a second connection uses the second core): each batch locks its
+    numbers with one `SELECT … FOR UPDATE SKIP LOCKED` in pk order (the lock order of
+    locks.py), re-checked under the lock, so two sweeps never process a number twice and a
+    number another service holds is left to the next run. A crash loses at most the
+    batches in flight, and a rerun resumes. Legacy permanent locks (no end) never expire.
+    Set-wise per batch: one statement writes the numbers with their history rows
     (write_rows_with_history), one closes their reservations, one writes the lock notices,
     and the events follow. Where each goes is the EXPIRE row of ALLOWED_TRANSITIONS.
     """
@@ -314,12 +319,14 @@ def numbers_expire_due(*, now: dt.datetime | None = None, batch_size: int = 5000
     due = PhoneNumber.objects.filter(state__in=sources, expires_at__lte=now)
     ids = list(due.order_by("pk").values_list("pk", flat=True))
     decide = _ExpiryDecisions(now)
-    for start in range(0, len(ids), batch_size):
+
+    def expire(batch: list[int]) -> int:
         with transaction.atomic():
-            rows = _due_lock(due, ids[start : start + batch_size], sources=sources, now=now)
-            if rows:
-                total += _expire_batch(rows, decide=decide, actor=actor, now=now)
-    return total
+            rows = _due_lock(due, batch, sources=sources, now=now)
+            return _expire_batch(rows, decide=decide, actor=actor, now=now) if rows else 0
+
+    batches = [ids[start : start + batch_size] for start in range(0, len(ids), batch_size)]
+    return total + batches_run(expire, batches, workers=workers or settings.SWEEP_WORKERS)
 
 
 SWEEP_READ = ("id", "state", "after_cooling_state", "country", "sku_id", "is_ported_in", *SWEEP_TOLD,

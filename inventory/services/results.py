@@ -11,16 +11,17 @@ events. Each changed number's before and after is kept as a `NumberChange`
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Field, Model
 from simple_history.utils import get_history_model_for_model
 
@@ -32,6 +33,7 @@ from ..models import PhoneNumber, Reservation
 from .publish import changes_publish
 
 S = NumberState
+T = TypeVar("T")
 WRITE_CHUNK = 2000
 # What a domain event says about a number before and after a change.
 TRACKED = ("state", "organization_id", "subscription_id", "expires_at", "reserved_for", "visible_to_id")
@@ -172,6 +174,51 @@ def _array_element(v: Any) -> str:
         return f'"{v.isoformat()}"'
     text = str(v).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
+
+
+def batches_run(work: Callable[[T], int], batches: Sequence[T], *, workers: int) -> int:
+    """Run `work` over committed batches on `workers` connections at once; the sum of its
+    results. Each batch is its own transaction, so parallel batches only need disjoint rows
+    (the caller's SKIP LOCKED re-check under the lock makes that so).
+
+    Sequential inside an open transaction (the caller's work would not be seen by another
+    connection, as in a test) and off PostgreSQL. The calling thread works too; the other
+    threads' connections are closed when they finish. The first error stops the others
+    after their batch in flight and is raised."""
+    if workers <= 1 or len(batches) <= 1 or not _postgres() or connection.in_atomic_block:
+        return sum(work(batch) for batch in batches)
+    pending = iter(batches)
+    taken = threading.Lock()
+    done: list[int] = []
+    errors: list[BaseException] = []
+
+    def drain() -> None:
+        while not errors:
+            with taken:
+                batch = next(pending, None)
+            if batch is None:
+                return
+            try:
+                done.append(work(batch))
+            except BaseException as error:  # re-raised in the caller's thread
+                errors.append(error)
+
+    def helper() -> None:
+        try:
+            drain()
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    threads = [threading.Thread(target=helper, name=f"batch-worker-{i}", daemon=True)
+               for i in range(min(workers, len(batches)) - 1)]
+    for thread in threads:
+        thread.start()
+    drain()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return sum(done)
 
 
 @contextmanager

@@ -250,3 +250,68 @@ def test_parallel_adds_of_one_range_create_each_number_once(vendor, sku):
             assert not other.done and set(other.rejected.values()) == {"already exists"}
     assert PhoneNumber.objects.filter(e164__startswith="+6561000").count() == 800
     assert PhoneNumber.history.filter(e164__startswith="+6561000").count() == 800
+
+
+def test_one_sweep_on_three_connections_expires_each_number_once(make_numbers, partner, now):
+    reserved = make_numbers(90, start="+6560000000", visible_to=partner)
+    locked = make_numbers(30, start="+6560001000", visible_to=partner)
+    number_reserve(numbers=reserved, organization=orgs(1, partner)[0], actor=None, remark="r", now=now)
+    number_lock(numbers=locked, actor=None, remark="l", now=now)
+    from events.models import Event
+
+    expired = numbers_expire_due(now=now + 29 * DAY, batch_size=7, workers=3)
+
+    assert expired == 120
+    assert set(PhoneNumber.objects.values_list("state", flat=True)) == {S.AVAILABLE}
+    swept = Counter(PhoneNumber.history.filter(
+        history_change_reason__in=["reservation expired", "lock expired"]).values_list("id", flat=True))
+    assert len(swept) == 120 and set(swept.values()) == {1}
+    assert Notice.objects.filter(kind="lock_expired").count() == 30
+    told = Counter(item["e164"] for e in Event.objects.filter(type="number.expired")
+                   for item in e.data["numbers"])
+    assert len(told) == 120 and set(told.values()) == {1}, "a number was told twice or not at all"
+    assert numbers_expire_due(now=now + 29 * DAY, workers=3) == 0
+
+
+def test_batches_run_spreads_batches_over_connections_and_raises_the_first_error():
+    from inventory.services.results import batches_run
+
+    seen: list[tuple[int, int]] = []
+    lock = threading.Lock()
+    both_running = threading.Barrier(2, timeout=TIMEOUT)
+
+    def work(batch: list[int]) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        if batch[0] < 2:
+            both_running.wait()  # the first two batches are in flight at once, on two connections
+        with lock:
+            seen.extend((pid, b) for b in batch)
+        return len(batch)
+
+    assert batches_run(work, [[i] for i in range(6)], workers=2) == 6
+    assert sorted(b for _, b in seen) == list(range(6)), "a batch ran twice or not at all"
+    assert len({pid for pid, _ in seen}) == 2
+
+    def failing(batch: list[int]) -> int:
+        if batch[0] == 3:
+            raise ServiceError("batch 3 failed")
+        return 1
+
+    with pytest.raises(ServiceError, match="batch 3 failed"):
+        batches_run(failing, [[i] for i in range(6)], workers=2)
+
+
+def test_batches_run_inside_a_transaction_stays_on_its_connection(make_numbers):
+    from django.db import transaction
+
+    from inventory.services.results import batches_run
+
+    with transaction.atomic():
+        numbers = make_numbers(3)  # not committed: another connection would not see them
+
+        def work(batch: list[int]) -> int:
+            return PhoneNumber.objects.filter(pk__in=batch).count()
+
+        assert batches_run(work, [[n.pk] for n in numbers], workers=3) == 3
