@@ -12,7 +12,6 @@ moved before it went out is cancelled rather than sent: it would no longer be tr
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -105,7 +104,7 @@ def _expiring_publish(notices: Sequence[Notice], *, now: dt.datetime) -> None:
     numbers (each with the end the notice names), in the transaction that writes them."""
     by_kind: dict[str, list[NumberChange]] = defaultdict(list)
     for notice in notices:
-        told = dataclasses.replace(NumberSnapshot.of(notice.number), expires_at=notice.ends_at)
+        told = NumberSnapshot.of(notice.number)._replace(expires_at=notice.ends_at)
         by_kind[notice.kind].append(NumberChange(notice.number.e164, told, told))
     for kind, changes in by_kind.items():
         events_emit(type=EventType.RESERVATION_EXPIRING, actor=None, remark=f"{kind} notice queued",

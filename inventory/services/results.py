@@ -314,13 +314,17 @@ def write_rows_with_history(rows: Sequence[tuple[int, dict[str, Any], str]], *, 
     history_columns = [qn(f.column) for f in history.tracked_fields]
     tracked = ", ".join(history_columns)
     columns = [qn(cast("str", f.column)) for f in fields]
+    # The rows' values come in few kinds (a sweep's numbers end alike and share one dict):
+    # each kind is spelled once, in a small table joined by its ordinal, and each row sends
+    # only its id, its kind and its remark.
     sql = (
-        "WITH v AS (SELECT * FROM unnest(%s::bigint[], %s::int[], "
+        "WITH k AS (SELECT * FROM unnest("
         + ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-        + f") AS v(id, reason, {', '.join(columns)})), "
+        + f") WITH ORDINALITY AS k({', '.join(columns)}, kind)), "
+        "v AS (SELECT * FROM unnest(%s::bigint[], %s::int[], %s::int[]) AS v(id, kind, reason)), "
         f"changed AS (UPDATE {qn(PhoneNumber._meta.db_table)} AS p SET "
-        + ", ".join(f"{c} = v.{c}" for c in columns)
-        + ", updated_at = %s FROM v WHERE p.id = v.id RETURNING "
+        + ", ".join(f"{c} = k.{c}" for c in columns)
+        + ", updated_at = %s FROM v JOIN k ON k.kind = v.kind WHERE p.id = v.id RETURNING "
         + ", ".join(f"p.{c}" for c in history_columns) + ", v.reason) "
         f"INSERT INTO {qn(history._meta.db_table)} ({tracked}, history_date, history_user_id, "
         f"history_change_reason, history_type) "
@@ -331,10 +335,19 @@ def write_rows_with_history(rows: Sequence[tuple[int, dict[str, Any], str]], *, 
     with bound_cursor() as cursor:
         for start in range(0, len(rows), step):
             part = rows[start : start + step]
-            index = [reasons.setdefault(reason, len(reasons) + 1) for _, _, reason in part]
-            arrays = [pg_array(_pk(values[name]) for _, values, _ in part) for name in names]
-            cursor.execute(sql, [pg_ids(pk for pk, _, _ in part), pg_ids(index), *arrays, now,
-                                 now, user_id, pg_array(reasons)])
+            kinds: dict[int, int] = {}  # id(values) → its ordinal in k
+            kind_values: list[dict[str, Any]] = []
+            kind_of, reason_of = [], []
+            for _, values, reason in part:
+                kind = kinds.get(id(values))
+                if kind is None:
+                    kind_values.append(values)
+                    kind = kinds[id(values)] = len(kind_values)
+                kind_of.append(kind)
+                reason_of.append(reasons.setdefault(reason, len(reasons) + 1))
+            arrays = [pg_array(_pk(values[name]) for values in kind_values) for name in names]
+            cursor.execute(sql, [*arrays, pg_ids(pk for pk, _, _ in part), pg_ids(kind_of),
+                                 pg_ids(reason_of), now, now, user_id, pg_array(reasons)])
 
 
 def write_numbers(numbers: Sequence[PhoneNumber], *, fields: Iterable[str], actor: Any, remark: str,
