@@ -3,10 +3,13 @@
 -- buffers against a 10M-number table of several GB, and a checkpoint every 1 GB of WAL,
 -- which a 1M-row sweep or import passes many times over (each checkpoint makes the next
 -- write of every page a full-page image). Durability is unchanged (fsync and
--- synchronous_commit stay on). Apply as a superuser, then restart PostgreSQL:
+-- synchronous_commit stay on). work_mem 32MB: a partner's filtered scope at 10M (a bitmap of
+-- 1M rows ANDed with a tag's) stays exact instead of lossy (16k pages rechecked row by row:
+-- 500 → 250 ms). Apply as a superuser, then restart PostgreSQL:
 --   psql -h 127.0.0.1 -U postgres -f bench/postgresql.conf.sql
 --   pg_ctlcluster --skip-systemctl-redirect 15 main restart
 ALTER SYSTEM SET shared_buffers = '4GB';
 ALTER SYSTEM SET max_wal_size = '16GB';
 ALTER SYSTEM SET checkpoint_timeout = '30min';
 ALTER SYSTEM SET maintenance_work_mem = '1GB';
+ALTER SYSTEM SET work_mem = '32MB';
