@@ -252,6 +252,7 @@ def _indexes_set_aside(connection, table: str):
         for name, _ in indexes:
             cursor.execute(f'DROP INDEX "{name}"')
         yield
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the COPY's deferred foreign-key checks
         for _, definition in indexes:
             cursor.execute(definition)
 
