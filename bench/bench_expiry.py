@@ -150,7 +150,8 @@ def _one(data, count: int) -> None:
               and told == count + due_elsewhere and event_count <= -(-told // 1000) + 2)
         report(f"expiry sweep, {count:,} due reservations and locks", first, "s",
                f"<= {target:g} s", ok,
-               f"{expired:,} expired, {count / first:,.0f}/s; {history_rows:,} history rows "
+               f"{expired:,} expired, {count / first:,.0f}/s on {settings.SWEEP_WORKERS} "
+               f"connections; {history_rows:,} history rows "
                f"({system_rows:,} by '{settings.SYSTEM_USERNAME}'), {notices:,} lock notices, "
                f"{event_count:,} events telling {told:,} numbers")
         report(f"expiry sweep of {count:,}, second run straight after", again, "rows",
