@@ -88,3 +88,21 @@ def test_a_big_file_checked_in_a_second_process_gives_what_the_thread_gives(
     assert PhoneNumber.objects.get(e164="+6566700006").visible_to == partner
     assert PhoneNumber.history.filter(history_change_reason="big.csv").count() == 1498
     assert sum(e.data["count"] for e in Event.objects.filter(remark="big.csv", type="number.added")) == 1498
+
+
+@pytest.mark.parametrize("forked", [False, True], ids=["thread", "process"])
+def test_a_file_error_found_while_reading_or_writing_imports_nothing_either_way(
+        tmp_path, monkeypatch, settings, sample_catalog, ops_user, forked):
+    """A CSV error the reader meets (a cell beyond the csv module's limit) and a row limit
+    the writer meets both end the import with the same message in both modes."""
+    from inventory import imports
+
+    monkeypatch.setattr(imports, "PROCESS_MIN_BYTES", 0 if forked else 10**12)
+    rows = [f"+65667{i:05d},SG,M1 Trunks,SG-DID-STD,note {i},," for i in range(3000)]
+    broken = rows[:2500] + [f"+6566800000,SG,M1 Trunks,SG-DID-STD,{'x' * 200_000},,"] + rows[2500:]
+    summary = import_file(csv_file(tmp_path, broken, "broken.csv"), actor=ops_user)
+    assert "not a readable CSV file near line 2502" in summary.file_error and not summary.imported
+    settings.NUMBERMGMT = {**settings.NUMBERMGMT, "IMPORT_MAX_ROWS": 2000}
+    summary = import_file(csv_file(tmp_path, rows, "long.csv"), actor=ops_user)
+    assert "more than 2,000 rows" in summary.file_error and not summary.imported
+    assert PhoneNumber.objects.count() == 0
