@@ -55,3 +55,54 @@ def test_duplicates_are_found_inside_and_outside_long_runs(tmp_path, sample_cata
         "row 303, number: duplicate of row 152 ('+6566700150')",
         "row 305, number: duplicate of row 304 ('+6566800000')",
     ])
+
+
+@pytest.mark.parametrize("forked", [False, True], ids=["thread", "process"])
+def test_a_big_file_checked_in_a_second_process_gives_what_the_thread_gives(
+        tmp_path, monkeypatch, sample_catalog, ops_user, partner, forked):
+    """Files above PROCESS_MIN_BYTES are checked in a forked child; lookups it has not cached
+    (organization by name, partner by domain) are answered by the importing process, and
+    the error report has the refused rows' own cells either way."""
+    import io
+
+    from inventory import imports
+
+    monkeypatch.setattr(imports, "PROCESS_MIN_BYTES", 0 if forked else 10**12)
+    head = "number,country,vendor,sku,state,organization,visible_to,notes"
+    rows = [f"+65667{i:05d},SG,M1 Trunks,SG-DID-STD,,,,note {i}" for i in range(1500)]
+    rows[5] = f"+6566700005,SG,M1 Trunks,SG-DID-STD,reserved,{partner.name},,held"
+    rows[6] = f"+6566700006,SG,M1 Trunks,SG-DID-STD,,,{partner.domain},seen"
+    rows[7] = "+6566700007,SG,No Such Vendor,SG-DID-STD,,,,=bad"
+    rows[8] = "+6566700008,SG,M1 Trunks,SG-DID-STD,reserved,,,no org"  # refused by the rules
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
+    report = io.StringIO()
+    summary = import_file(path, actor=ops_user, all_or_nothing=False, error_stream=report)
+    assert (summary.imported, summary.created, summary.refused) == (True, 1498, 2)
+    assert sorted((e.row, e.column) for e in summary.errors) == [(9, "vendor"), (10, "organization")]
+    lines = report.getvalue().splitlines()
+    assert lines[1].startswith("+6566700007,SG,No Such Vendor,SG-DID-STD,,,,'=bad,9,")
+    assert lines[2].startswith("+6566700008,SG,M1 Trunks,SG-DID-STD,reserved,,,no org,10,")
+    held = PhoneNumber.objects.get(e164="+6566700005")
+    assert (held.state, held.organization) == ("reserved", partner)
+    assert PhoneNumber.objects.get(e164="+6566700006").visible_to == partner
+    assert PhoneNumber.history.filter(history_change_reason="big.csv").count() == 1498
+    assert sum(e.data["count"] for e in Event.objects.filter(remark="big.csv", type="number.added")) == 1498
+
+
+@pytest.mark.parametrize("forked", [False, True], ids=["thread", "process"])
+def test_a_file_error_found_while_reading_or_writing_imports_nothing_either_way(
+        tmp_path, monkeypatch, settings, sample_catalog, ops_user, forked):
+    """A CSV error the reader meets (a cell beyond the csv module's limit) and a row limit
+    the writer meets both end the import with the same message in both modes."""
+    from inventory import imports
+
+    monkeypatch.setattr(imports, "PROCESS_MIN_BYTES", 0 if forked else 10**12)
+    rows = [f"+65667{i:05d},SG,M1 Trunks,SG-DID-STD,note {i},," for i in range(3000)]
+    broken = rows[:2500] + [f"+6566800000,SG,M1 Trunks,SG-DID-STD,{'x' * 200_000},,"] + rows[2500:]
+    summary = import_file(csv_file(tmp_path, broken, "broken.csv"), actor=ops_user)
+    assert "not a readable CSV file near line 2502" in summary.file_error and not summary.imported
+    settings.NUMBERMGMT = {**settings.NUMBERMGMT, "IMPORT_MAX_ROWS": 2000}
+    summary = import_file(csv_file(tmp_path, rows, "long.csv"), actor=ops_user)
+    assert "more than 2,000 rows" in summary.file_error and not summary.imported
+    assert PhoneNumber.objects.count() == 0
