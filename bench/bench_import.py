@@ -35,9 +35,6 @@ from bench.common import N_NUMBERS, RANGES, report, run_child
 ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", str(N_NUMBERS)))
 PEER_ROWS = int(os.environ.get("BENCH_IMPORT_PEER_ROWS", "20000"))
 REIMPORT_MAX = 1_000_000  # the re-import figure runs up to this size
-# While iterating on the import: BENCH_SKIP_PEER=1 leaves out django-import-export (its
-# figure is then not reported); the default runs everything.
-SKIP_PEER = os.environ.get("BENCH_SKIP_PEER", "") not in ("", "0")
 NULL = r"\N"  # the history file's NULL (an empty cell is an empty string)
 CHANGED_EVERY = 100  # 1% of the rows changed in the re-import
 BASE = RANGES["import"]
@@ -254,9 +251,7 @@ def run(data) -> None:
             assert got == (ROWS, ROWS + want, want, want), (got, want)
         _delete_range(BASE, ROWS, remarks)
 
-        peer = tuned = 0.0
-        if not SKIP_PEER:
-            peer, tuned = peer_rates(small)
+        peer, tuned = peer_rates(small)
     finally:
         for f in (big, changed, history, small):
             f.unlink(missing_ok=True)
@@ -276,9 +271,6 @@ def run(data) -> None:
     else:
         print(f"  re-import with 1% changed: skipped at {ROWS:,} rows (runs up to {REIMPORT_MAX:,})",
               flush=True)
-    if SKIP_PEER:
-        print("  peer: skipped (BENCH_SKIP_PEER)", flush=True)
-        return
     speedup = ours_rate / peer
     report("import vs import-export use_bulk, out of the box (x faster)", speedup, "x", ">= 25 x",
            speedup >= 25, f"{peer:,.0f} rows/s on {PEER_ROWS:,} rows, no history: {ROWS:,} in "

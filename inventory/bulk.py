@@ -208,31 +208,6 @@ def rows_by_unique(model: type[M], field_name: str, values: list[str], *,
     return found
 
 
-def present_unique(model: type[models.Model], field_name: str, values: list[str]) -> set[str]:
-    """Which of `values` the table's unique `field_name` already holds (PostgreSQL: one
-    array parameter, one index probe each, only the key read back). An import's first
-    question: a chunk of new numbers needs no further diff."""
-    if not values:
-        return set()
-    column = connection.ops.quote_name(_column(_concrete_field(model, field_name)))
-    table = connection.ops.quote_name(model._meta.db_table)
-    wanted = set(values)
-    with connection.cursor() as cursor:
-        # A file's chunk is mostly a run of numbers: first one range scan between its
-        # smallest and largest value (what lies between and is not asked for is dropped);
-        # only when the range holds many other rows, one probe per value.
-        limit = 2 * len(wanted) + 100
-        # (~>=~ and ~<=~ compare bytes, as Python's min and max do, whatever the collation;
-        # the column's pattern-ops index serves them.)
-        cursor.execute(f"SELECT {column} FROM {table} WHERE {column} ~>=~ %s AND {column} ~<=~ %s "
-                       "LIMIT %s", [min(wanted), max(wanted), limit])
-        found = cursor.fetchall()
-        if len(found) >= limit:
-            cursor.execute(f"SELECT {column} FROM {table} WHERE {column} = ANY(%s)", [values])
-            found = cursor.fetchall()
-        return {value for (value,) in found if value in wanted}
-
-
 def unique_diff(model: type[models.Model], field_name: str,
                 rows: Sequence[tuple[str, dict[str, Any], bool]]) -> tuple[set[int], set[int]]:
     """Which of an import's rows are new, and which existing rows differ (PostgreSQL).
@@ -285,42 +260,35 @@ def copy_insert_with_history(model: type[models.Model], template: models.Model,
                              user_id: int | None, reason: str, date: dt.datetime) -> None:
     """New rows and their history rows, without a model instance per row (PostgreSQL).
 
-    The rows' own values (the `staged` attnames, `staged[0]` a unique column) and the
-    columns that are the same for every row (taken from `template`, so model defaults stay
-    the source) go by one COPY straight into the table, their ids from the column's
-    default; then one INSERT … SELECT writes each new row's history row (user, reason and
-    date as simple-history would) from the rows just copied, found by that unique column:
-    the values are sent once, and no id comes back to the client. A duplicate raises
+    The ids are taken from the sequence up front; the rows' own values (the `staged`
+    attnames) and the columns that are the same for every row (taken from `template`, so
+    model defaults stay the source) go by COPY straight into the table, then the same
+    values by COPY into the history table, one row each (user, reason and date as
+    simple-history would): the two COPYs the import's floor is made of. A duplicate raises
     django.db.IntegrityError.
     """
+    rows = list(rows)
+    if not rows:
+        return
     fields = {f.attname: f for f in model._meta.concrete_fields}
     history = get_history_model_for_model(model)
     pk = model._meta.pk
     constant = [a for a, f in fields.items() if not f.primary_key and a not in staged]
+    attnames = [pk.attname, *staged, *constant]
+    position = {a: i for i, a in enumerate(attnames)}
     fixed = tuple(fields[a].get_db_prep_save(getattr(template, a), connection) for a in constant)
-    keys: list[Any] = []
-    key = staged[0]
-
-    def full() -> Iterable[Sequence[object]]:
-        for row in rows:
-            keys.append(row[0])
-            yield (*row, *fixed)
-
-    qn = connection.ops.quote_name
-    tracked = [qn(_column(f)) for f in history.tracked_fields]
-    insert = (f"INSERT INTO {qn(history._meta.db_table)} ({', '.join(tracked)}, history_date, "
-              f"history_user_id, history_change_reason, history_type) "
-              f"SELECT {', '.join(tracked)}, %s, %s, %s, '+' FROM {qn(model._meta.db_table)} "
-              f"WHERE {qn(_column(fields[key]))} = ANY(%s)")
-    assert pk.attname not in staged
+    full = [(new_id, *row, *fixed) for new_id, row in zip(_reserve_ids(model, len(rows)), rows, strict=True)]
+    tracked = list(history.tracked_fields)
+    picks = [position[f.attname] for f in tracked]
+    meta = (date, user_id, reason, "+")
+    history_columns = [_column(f) for f in tracked] + [
+        "history_date", "history_user_id", "history_change_reason", "history_type"]
     with transaction.atomic():
         # Checked per statement, the foreign keys cost about a third less than as
         # millions of deferred trigger events fired at COMMIT; back to deferred after.
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        copy_rows(model, [_column(fields[a]) for a in (*staged, *constant)], full())
-        if keys:
-            with connection.cursor() as cursor:
-                cursor.execute(insert, [date, user_id, reason, keys])
+        copy_rows(model, [_column(fields[a]) for a in attnames], full)
+        copy_rows(history, history_columns, ((*(r[i] for i in picks), *meta) for r in full))
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")

@@ -16,16 +16,11 @@ import bisect
 import contextlib
 import csv
 import datetime as dt
-import fcntl
 import hashlib
 import io
 import logging
-import os
-import pickle
 import queue
 import re
-import signal
-import struct
 import tempfile
 import threading
 import time
@@ -37,7 +32,7 @@ from typing import IO, Any
 
 import phonenumbers
 from django.core.files import File
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -861,8 +856,7 @@ def import_file(path: str | Path, *, actor, name: str | None = None, country: st
                 with transaction.atomic():
                     _run(table, checker, summary, refuse, actor=actor, remark=name, dry_run=dry_run,
                          all_or_nothing=all_or_nothing, max_rows=max_rows, chunk_rows=chunk_rows,
-                         progress=progress, now=now,
-                         process=Path(path).stat().st_size >= PROCESS_MIN_BYTES)
+                         progress=progress, now=now)
                     if dry_run or (all_or_nothing and summary.refused):
                         raise _Rollback
                     summary.imported = True
@@ -882,25 +876,21 @@ def import_file(path: str | Path, *, actor, name: str | None = None, country: st
 
 def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, actor, remark: str,
          dry_run: bool, all_or_nothing: bool, max_rows: int, chunk_rows: int, progress,
-         now: dt.datetime, process: bool = False) -> None:
+         now: dt.datetime) -> None:
     chunk: list[ImportRow] = []
     # One allowance for the whole file: a preview writes nothing, so chunk by chunk it would
     # count each chunk against the subscription's allowance alone and pass rows the import refuses.
     allowance = Allowance()
     raw: dict[int, Sequence[Any]] = {}
-    expect_new = True
 
     def flush() -> None:
-        nonlocal expect_new
         if not chunk:
             return
         # All or nothing: once a row is refused nothing will be kept, so stop writing and
         # only check the rest (dry run), for a complete report.
         write = not dry_run and not (all_or_nothing and summary.refused)
         outcome = numbers_import(rows=chunk, actor=actor, remark=remark, dry_run=not write,
-                                 now=now, allowance=allowance, expect_new=expect_new)
-        # Files are mostly new numbers or mostly known ones: the next chunk is likely alike.
-        expect_new = outcome.created * 2 >= len(chunk)
+                                 now=now, allowance=allowance)
         summary.created += outcome.created
         summary.changed += outcome.changed
         summary.unchanged += outcome.unchanged
@@ -917,7 +907,7 @@ def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, a
         if progress:
             progress(summary.rows)
 
-    with _checked_rows(table, checker, process=process) as checked:
+    with _checked_rows(table, checker) as checked:
         for line, cells, row, errors in checked:
             summary.rows += 1
             if summary.rows > max_rows:
@@ -943,221 +933,8 @@ class _Stopped(Exception):
 CheckedRow = tuple[int, Sequence[Any], "ImportRow | None", list[RowError]]
 
 
-# Files at least this big are checked in a forked process (below, in a thread): a second
-# Python process runs on the other core, where a thread would take turns with the writer
-# for the one interpreter (measured: the writer's COPY stalled while the checker held it).
-# IMPORT_PROCESS_MIN_BYTES: where fork is unwelcome, a huge value keeps every file in a thread.
-PROCESS_MIN_BYTES = int(os.environ.get("IMPORT_PROCESS_MIN_BYTES", str(4 * MB)))
-_SEP = "\x1f"  # a row's cells travel as one string, split again only here
-_LOOKUPS = ("partner", "organization", "subscription", "only_subscription")
-
-
-def _lookup_keys(checker: RowChecker) -> dict[str, tuple[dict, Callable[[Any], Any]]]:
-    """Each lookup's cache on the checker and the key it is cached under."""
-    return {"partner": (checker._partners, str.casefold), "organization": (checker._orgs, str),
-            "subscription": (checker._subs, str),
-            "only_subscription": (checker._org_subs, lambda org: org.pk)}
-
-
 @contextlib.contextmanager
-def _checked_rows(table: Table, checker: RowChecker, *, batch: int = 1000,
-                  process: bool = False) -> Iterator[Iterator[CheckedRow]]:
-    """The file's rows, read and checked while this thread writes the previous chunk, in
-    a forked process (`process`, where os.fork exists) or else in a second thread."""
-    if process and hasattr(os, "fork"):
-        with _checked_rows_forked(table, checker, batch=batch) as rows:
-            yield rows
-    else:
-        with _checked_rows_threaded(table, checker, batch=batch) as rows:
-            yield rows
-
-
-def _frame(payload: Any) -> bytes:
-    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-    return struct.pack("!I", len(data)) + data
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _write_message(fd: int, payload: Any) -> None:
-    _write_all(fd, _frame(payload))
-
-
-def _read_message(stream: IO[bytes]) -> Any:
-    head = stream.read(4)
-    if len(head) < 4:
-        raise EOFError
-    (size,) = struct.unpack("!I", head)
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    return pickle.loads(data)  # noqa: S301 (our own forked child's messages, over our own pipe)
-
-
-def _picklable(exc: BaseException) -> BaseException:
-    try:
-        pickle.dumps(exc)
-    except Exception:
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
-    return exc
-
-
-@contextlib.contextmanager
-def _checked_rows_forked(table: Table, checker: RowChecker, *, batch: int) -> Iterator[Iterator[CheckedRow]]:
-    """The rows checked in a forked child, which sends them over a pipe in batches.
-
-    The child never touches the database: it inherits this process's connections but
-    keeps them untouched (closing one would end this process's session) and leaves by
-    os._exit. A lookup the checker has not cached is asked of this process, which answers
-    it between chunks on its own connection (the import's transaction), as in the thread.
-    Rows travel as plain tuples, cells as one string: unpickling an ImportRow per row cost
-    the writer as much as checking it.
-    """
-    rows_r, rows_w = os.pipe()
-    answers_r, answers_w = os.pipe()
-    with contextlib.suppress(OSError, AttributeError):  # Linux: let the child run further ahead
-        fcntl.fcntl(rows_w, fcntl.F_SETPIPE_SZ, 1 << 20)  # type: ignore[attr-defined]
-    zone, language = timezone.get_current_timezone(), translation.get_language()
-    pid = os.fork()
-    if pid == 0:  # the child: check, send, never return into the caller's code
-        try:
-            os.close(rows_r)
-            os.close(answers_w)
-            _child_check(table, checker, rows_w, os.fdopen(answers_r, "rb"), batch=batch,
-                         zone=zone, language=language)
-        finally:
-            os._exit(0)
-    os.close(rows_w)
-    os.close(answers_r)
-    incoming = os.fdopen(rows_r, "rb", buffering=1 << 16)
-    own = {name: getattr(checker, name) for name in _LOOKUPS}
-
-    def consume() -> Iterator[CheckedRow]:
-        while True:
-            kind, payload = _read_message(incoming)
-            if kind == "rows":
-                for line, cells, row, errors in payload:
-                    if cells.__class__ is str:
-                        cells = cells.split(_SEP)
-                    if row is not None:
-                        e164, country, names, values, *rest = row
-                        row = ImportRow(line, e164, country, dict(zip(names, values, strict=True)), *rest)
-                    yield (line, cells, row, errors)
-            elif kind == "ask":
-                name, value = payload
-                try:
-                    answer: tuple[bool, Any] = (True, own[name](value))
-                except Exception as exc:
-                    answer = (False, _picklable(exc))
-                _write_message(answers_w, answer)
-            elif kind == "end":
-                return
-            else:
-                raise payload
-
-    try:
-        yield consume()
-    finally:
-        incoming.close()
-        os.close(answers_w)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-
-
-def _child_check(table: Table, checker: RowChecker, out: int, answers: IO[bytes], *, batch: int,
-                 zone: Any, language: str | None) -> None:
-    """The forked child's loop (see _checked_rows_forked)."""
-    keep = [conn.connection for conn in connections.all(initialized_only=True)]  # never closed here
-    for conn in connections.all(initialized_only=True):
-        conn.connection = None  # a stray query would open its own connection, not use ours
-    timezone.activate(zone)
-    translation.activate(language)
-    memo: dict[tuple[str, Any], Any] = {}
-    # A sender thread writes the batches, so checking runs ahead of the importing process
-    # by up to `pending` batches while that one is busy writing a chunk.
-    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
-    broken = threading.Event()
-
-    def sender() -> None:
-        while (data := pending.get()) is not None:
-            try:
-                _write_all(out, data)
-            except OSError:
-                broken.set()
-                return
-
-    def send(payload: Any) -> None:
-        data = _frame(payload)
-        while not broken.is_set():
-            try:
-                pending.put(data, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-        raise BrokenPipeError
-
-    thread = threading.Thread(target=sender, name="import-send", daemon=True)
-    thread.start()
-
-    def asker(name: str, key: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        def lookup(value: Any) -> Any:
-            k = (name, key(value))
-            if k not in memo:
-                send(("ask", (name, value)))
-                ok, answer = _read_message(answers)
-                if not ok:
-                    raise answer
-                memo[k] = answer
-            return memo[k]
-        return lookup
-
-    for name, (_cache, key) in _lookup_keys(checker).items():
-        setattr(checker, name, asker(name, key))
-    shapes: dict[tuple[str, ...], tuple[str, ...]] = {}
-    try:
-        out_rows: list[tuple] = []
-        for line, cells in table.rows:
-            row, errors = checker.check(line, cells)
-            if row is None and not errors:
-                continue  # a blank line
-            sent: Any = cells
-            if len(cells) > 1 and all(c.__class__ is str and _SEP not in c for c in cells):
-                sent = _SEP.join(cells)
-            # attrs as its keys (one tuple per shape, pickled once a batch) and its values:
-            # a dict per row cost the importing process four times as much to unpickle.
-            if row is not None:
-                names = tuple(row.attrs)
-                names = shapes.setdefault(names, names)
-                sent_row: tuple | None = (row.e164, row.country, names, tuple(row.attrs.values()),
-                                          row.state, row.organization, row.subscription,
-                                          row.reserved_for, row.expires_at)
-            else:
-                sent_row = None
-            out_rows.append((line, sent, sent_row, errors))
-            if len(out_rows) >= batch:
-                send(("rows", out_rows))
-                out_rows = []
-        send(("rows", out_rows))
-        send(("end", None))
-    except (BrokenPipeError, EOFError):
-        pass  # the importing process stopped reading: nothing left to say
-    except BaseException as exc:  # noqa: BLE001 (handed to the importing process, raised there)
-        with contextlib.suppress(BrokenPipeError):
-            send(("error", _picklable(exc)))
-    with contextlib.suppress(queue.Full):
-        pending.put(None, timeout=1)
-    thread.join()
-    del keep
-
-
-@contextlib.contextmanager
-def _checked_rows_threaded(table: Table, checker: RowChecker, *,
-                           batch: int) -> Iterator[Iterator[CheckedRow]]:
+def _checked_rows(table: Table, checker: RowChecker, *, batch: int = 1000) -> Iterator[Iterator[CheckedRow]]:
     """The file's rows, read and checked in a second thread while this one writes the
     previous chunk (the database's time and Python's overlap); in the file's order, blank
     lines left out, exactly as checking them here would give.
@@ -1202,8 +979,12 @@ def _checked_rows_threaded(table: Table, checker: RowChecker, *,
                 return ask(method, value)
         return lookup
 
-    own = {name: getattr(checker, name) for name in _LOOKUPS}
-    for name, (cache, key) in _lookup_keys(checker).items():
+    own = {name: getattr(checker, name) for name in ("partner", "organization", "subscription",
+                                                      "only_subscription")}
+    keys: dict[str, tuple[dict, Callable[[Any], Any]]] = {
+        "partner": (checker._partners, str.casefold), "organization": (checker._orgs, str),
+        "subscription": (checker._subs, str), "only_subscription": (checker._org_subs, lambda org: org.pk)}
+    for name, (cache, key) in keys.items():
         setattr(checker, name, proxy(own[name], cache, key))
 
     def produce() -> None:

@@ -23,7 +23,6 @@ from ..bulk import (
     copy_insert_with_history,
     insert_history,
     insert_objects,
-    present_unique,
     rows_by_unique,
     unique_diff,
 )
@@ -261,8 +260,7 @@ def _import_new_number(row: ImportRow, skus: dict[int, Sku], now: dt.datetime) -
 
 
 def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_run: bool = False,
-                   now: dt.datetime | None = None, allowance: Allowance | None = None,
-                   expect_new: bool = True) -> ImportOutcome:
+                   now: dt.datetime | None = None, allowance: Allowance | None = None) -> ImportOutcome:
     """Create or update numbers from checked import rows, set-wise, in one transaction.
 
     New numbers are inserted (COPY on PostgreSQL) with one history row each; existing
@@ -272,8 +270,6 @@ def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_ru
     refused row changes nothing. `dry_run` decides everything and writes nothing.
     `allowance`: one for every chunk of a file, so that a preview (which writes nothing)
     counts the whole file against each subscription's allowance, as the import does.
-    `expect_new` (PostgreSQL): first ask which numbers exist, and diff only those (the
-    import passes False after a chunk of existing numbers: a re-import skips the question).
     """
     remark = require_remark(remark)
     now = now or timezone.now()
@@ -282,21 +278,8 @@ def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_ru
         kept: set[int] = set()  # rows known unchanged without reading their number
         if connection.vendor == "postgresql" and rows:
             # Set-wise first: only the rows that are new or differ are read as numbers.
-            # expect_new: ask first which numbers exist at all (only keys come back); the
-            # rows of those alone are diffed, so a chunk of new numbers is never compared.
-            indexes = range(len(rows))
-            if expect_new:
-                present = present_unique(PhoneNumber, "e164", [row.e164 for row in rows])
-                indexes = [i for i, row in enumerate(rows) if row.e164 in present]
-            new, differ = set(), set()
-            if indexes:
-                new, differ = unique_diff(PhoneNumber, "e164", [
-                    (rows[i].e164, rows[i].attrs, bool(rows[i].state) or rows[i].reserved_for is not None)
-                    for i in indexes])
-                new = {indexes[i] for i in new}
-                differ = {indexes[i] for i in differ}
-            if expect_new:
-                new |= set(range(len(rows))) - set(indexes)
+            new, differ = unique_diff(PhoneNumber, "e164", [
+                (row.e164, row.attrs, bool(row.state) or row.reserved_for is not None) for row in rows])
             wanted = [rows[i].e164 for i in sorted(differ)]
             found = rows_by_unique(PhoneNumber, "e164", wanted) if wanted else []
             kept = set(range(len(rows))) - new - differ
@@ -361,18 +344,21 @@ def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_ru
             return outcome
         if batch.changed:
             batch.commit()
-        copied: list[tuple[str, NumberSnapshot]] = []  # filled as the rows are copied
         try:
             if plain and connection.vendor == "postgresql":
-                _import_copy_new(plain, skus, actor=actor, remark=remark, now=now, added=copied)
+                _import_copy_new(plain, skus, actor=actor, remark=remark, now=now)
             elif plain:
                 created.extend(_import_new_number(row, skus, now) for row in plain)
             if created:
                 _import_insert(created, tenancies, actor=actor, remark=remark, now=now)
         except IntegrityError:
             raise ServiceError(ADDED_MEANWHILE) from None
-        copied.extend((n.e164, NumberSnapshot.of(n)) for n in created)
-        numbers_added_publish(added=copied, actor=actor_or_system(actor), remark=remark, now=now)
+        copied = plain if plain and connection.vendor == "postgresql" else []
+        numbers_added_publish(
+            added=[*((r.e164, NumberSnapshot(state=S.AVAILABLE, visible_to_id=r.attrs.get("visible_to_id")))
+                     for r in copied),
+                   *((n.e164, NumberSnapshot.of(n)) for n in created)],
+            actor=actor_or_system(actor), remark=remark, now=now)
     return outcome
 
 
@@ -381,18 +367,14 @@ _STAGED = ("e164", "country", "vendor_id", "sku_id", "voice", "sms", "fax", "rou
 
 
 def _import_copy_new(rows: list[ImportRow], skus: dict[int, Sku], *, actor: Any, remark: str,
-                     now: dt.datetime, added: list[tuple[str, NumberSnapshot]]) -> None:
-    """New available numbers and their history rows, by COPY (inventory.bulk); `added`
-    gets each number's event snapshot as its row goes out (while PostgreSQL works)."""
+                     now: dt.datetime) -> None:
+    """New available numbers and their history rows, by COPY (inventory.bulk)."""
     defaults = {pk: (s.voice, s.sms, s.fax) for pk, s in skus.items()}
     after_hold = PhoneNumber._meta.get_field("after_hold_state").get_default()
-    available = S.AVAILABLE
-    snapshot = NumberSnapshot
 
     def values() -> Any:
         for row in rows:
             a = row.attrs
-            added.append((row.e164, snapshot(state=available, visible_to_id=a.get("visible_to_id"))))
             voice, sms, fax = defaults[a["sku_id"]]
             yield (row.e164, row.country, a["vendor_id"], a["sku_id"], a.get("voice", voice),
                    a.get("sms", sms), a.get("fax", fax), a.get("routing", ""),
