@@ -4,8 +4,7 @@
 -- which a 1M-row sweep or import passes many times over (each checkpoint makes the next
 -- write of every page a full-page image). Durability is unchanged (fsync and
 -- synchronous_commit stay on). work_mem 32MB: a partner's filtered scope at 10M (a bitmap of
--- 1M rows ANDed with a tag's) stays exact instead of lossy (16k pages rechecked row by row:
--- 500 → 250 ms). Apply as a superuser, then restart PostgreSQL:
+-- 1M rows ANDed with a tag's) stays exact instead of lossy (16k pages rechecked row by row). Apply as a superuser, then restart PostgreSQL:
 --   psql -h 127.0.0.1 -U postgres -f bench/postgresql.conf.sql
 --   pg_ctlcluster --skip-systemctl-redirect 15 main restart
 ALTER SYSTEM SET shared_buffers = '4GB';

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
-from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
-from django.db import connection
-from django.db.models import F, Func, Q, TextField, Value
+from django.db.models import F, Q
 
 from .choices import CAPABILITIES, NumberState, state_from_word
 from .models import PhoneNumber, Sku, Vendor
 from .numbers import NumberError, pattern_q
-
-# `;a;b;` as the array {"", a, b, ""}: PostgreSQL's string_to_array, indexed by number_tag_set.
-TAG_SET = Func(F("tags"), Value(";"), function="string_to_array", output_field=ArrayField(TextField()))
 
 
 class StateWordsField(forms.MultipleChoiceField):
@@ -89,14 +84,7 @@ class NumberFilterSet(django_filters.FilterSet):
 
     def filter_tags(self, queryset, name, value):
         tag = value.strip().strip(";")
-        if not tag:
-            return queryset
-        if connection.vendor == "postgresql":
-            # The tags as an array, the expression of number_tag_set (migration 0020): a GIN
-            # entry per tag, so one tag is one posting list (a trigram index intersected the
-            # lists of trigrams every "batch-…" tag shares). `tags <> ''` is its condition.
-            return queryset.exclude(tags="").alias(tag_set=TAG_SET).filter(tag_set__contains=[tag])
-        return queryset.filter(tags__contains=f";{tag};")
+        return queryset.filter(tags__contains=f";{tag};") if tag else queryset
 
 
 def filter_numbers(queryset, params) -> tuple[object, forms.Form]:

@@ -11,11 +11,6 @@ of a free number (an import's new rows, a sweep's released ones, an add) skips t
 - number_kept_for: numbers kept for a user (reserved_for set); replaces number_reserved_for;
 - number_subscription / number_visible_to: the foreign keys' own indexes, for rows that have
   one (a query names a subscription or a partner, which implies it is set);
-- number_tag_set replaces number_tags_trgm: the tags as an array (`string_to_array(tags,
-  ';')`, one GIN entry per tag) of tagged numbers only. A tag filter is one posting list;
-  the trigram index intersected the lists of the trigrams every "batch-…" tag shares
-  (10M numbers, a partner's tag filter: 144 ms in the index alone).
-
 And two of inventory_reservation, whose rows a sweep closes by the million (a closed
 reservation is in neither):
 - reservation_active_end: the ends of active reservations (the notices' lead-time read);
@@ -145,15 +140,7 @@ class Migration(migrations.Migration):
                 [f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON inventory_phonenumber "
                  f"({field}_id)" for field, name in FK_INDEXES.items()])],
         ),
-        RunSQLOnPostgres(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS number_tag_set ON inventory_phonenumber "
-            "USING gin (string_to_array(tags, ';')) WHERE tags <> ''",
-            "DROP INDEX CONCURRENTLY IF EXISTS number_tag_set"),
-        RunSQLOnPostgres(
-            "DROP INDEX CONCURRENTLY IF EXISTS number_tags_trgm",
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS number_tags_trgm ON inventory_phonenumber "
-            "USING gin (tags gin_trgm_ops)"),
-            AddIndexConcurrentlyOnPostgres(
+        AddIndexConcurrentlyOnPostgres(
             model_name="reservation",
             index=models.Index(fields=["ends_at"], condition=Q(status="active"),
                                name="reservation_active_end"),
