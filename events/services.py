@@ -31,7 +31,8 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
@@ -194,58 +195,105 @@ def events_emit(*, type: str, actor, remark: str = "",
     `data`. Must run inside the caller's transaction (the outbox rule); a send is kicked after
     the commit.
     """
+    return events_draft(type=type, actor=actor, remark=remark, numbers_before_after=numbers_before_after,
+                        subscription=subscription, subscription_before=subscription_before, data=data,
+                        now=now).write()
+
+
+class EventsDraft:
+    """The events of one call, looked up on the caller's connection and encoded, but not yet
+    written. With `background`, the number items and their JSON are built in a thread while
+    the caller goes on writing its change (an import's COPY): PostgreSQL and Python work at
+    once. `write()` (the caller's thread and transaction) waits for them and inserts."""
+
+    def __init__(self, *, type: str, actor, remark: str, now: dt.datetime,
+                 build: Callable[[], list[tuple[dict, set[int]]]], background: bool):
+        self.type, self.remark, self.now = type, remark or "", now
+        self.actor_id, self.actor_name = _actor_fields(actor)
+        self._pool = ThreadPoolExecutor(max_workers=1) if background else None
+        self._bodies = self._pool.submit(_encoded, build) if self._pool else None
+        self._build = build
+
+    def write(self) -> list[Event]:
+        if self._pool is not None and self._bodies is not None:
+            bodies = self._bodies.result()
+            self._pool.shutdown()
+        else:
+            bodies = _encoded(self._build)
+        if not bodies:
+            return []
+        events = _events_insert([
+            Event(type=self.type, occurred_at=self.now, actor_id=self.actor_id,
+                  actor_name=self.actor_name, remark=self.remark, data=body) for body, _, _ in bodies
+        ], [text for _, _, text in bodies])
+        EventOrganization.objects.bulk_create(
+            [EventOrganization(event=e, organization_id=org_id)
+             for e, (_, scope, _) in zip(events, bodies, strict=True) for org_id in sorted(scope)],
+            batch_size=LOOKUP_CHUNK,
+        )
+        wanting = _endpoints_wanting(self.type)
+        deliveries = [
+            WebhookDelivery(endpoint_id=endpoint_id, event=event, next_attempt_at=self.now)
+            for event, (_, scope, _) in zip(events, bodies, strict=True)
+            for endpoint_id, partner_id in wanting
+            if partner_id is None or partner_id in scope
+        ]
+        if deliveries:
+            WebhookDelivery.objects.bulk_create(deliveries, batch_size=LOOKUP_CHUNK)
+            kick_send()
+        return events
+
+
+def events_draft(*, type: str, actor, remark: str = "", numbers_before_after: Iterable[NumberChange] = (),
+                 subscription: Subscription | None = None, subscription_before: dict | None = None,
+                 data: dict | None = None, now: dt.datetime | None = None,
+                 background: bool = False) -> EventsDraft:
+    """events_emit's events, to `write()` later in the same transaction (see EventsDraft)."""
     if type not in EventType.values:
         raise ValueError(f"unknown event type {type!r}")
     now = now or timezone.now()
-    actor_id, actor_name = _actor_fields(actor)
     bodies: list[tuple[dict, set[int]]] = []  # (data, organization ids in scope)
+
+    def given() -> list[tuple[dict, set[int]]]:
+        return bodies
+
+    build = given
     if type in NUMBER_EVENT_TYPES:
         changes = list(numbers_before_after)
-        if not changes:
-            return []
-        numbers = _Numbers(changes)
-        extra = dict(data or {})
-        if subscription is not None:
-            extra["subscription"] = str(subscription.uuid)
-        for start in range(0, len(changes), EVENT_MAX_NUMBERS):
-            chunk = changes[start : start + EVENT_MAX_NUMBERS]
-            items = [{"e164": c.e164, "before": numbers.side(c.before), "after": numbers.side(c.after)}
-                     for c in chunk]
-            scope = set().union(*{numbers.scope(s) for c in chunk for s in (c.before, c.after)})
-            bodies.append(({**extra, "numbers": items, "count": len(items)}, scope))
+        if changes:
+            numbers = _Numbers(changes)  # the lookups, on this thread's connection
+            extra = dict(data or {})
+            if subscription is not None:
+                extra["subscription"] = str(subscription.uuid)
+
+            def build() -> list[tuple[dict, set[int]]]:
+                return [_number_body(numbers, changes[start : start + EVENT_MAX_NUMBERS], extra)
+                        for start in range(0, len(changes), EVENT_MAX_NUMBERS)]
     elif type in SUBSCRIPTION_EVENT_TYPES:
         if subscription is None:
             raise ValueError(f"{type} needs the subscription")
         body = _subscription_data(subscription, subscription_before)
-        if body is None:
-            return []
-        org = Organization.objects.filter(pk=subscription.organization_id).values_list(
-            "pk", "parent_id").first()
-        bodies.append(({**(data or {}), **body}, {i for i in (org or ()) if i}))
-    else:
-        if not data:
-            return []
+        if body is not None:
+            org = Organization.objects.filter(pk=subscription.organization_id).values_list(
+                "pk", "parent_id").first()
+            bodies.append(({**(data or {}), **body}, {i for i in (org or ()) if i}))
+    elif data:
         bodies.append((dict(data), set()))
+    return EventsDraft(type=type, actor=actor, remark=remark, now=now, build=build,
+                       background=background and build is not given)
 
-    events = _events_insert([
-        Event(type=type, occurred_at=now, actor_id=actor_id, actor_name=actor_name,
-              remark=remark or "", data=body) for body, _ in bodies
-    ])
-    EventOrganization.objects.bulk_create(
-        [EventOrganization(event=e, organization_id=org_id)
-         for e, (_, scope) in zip(events, bodies, strict=True) for org_id in sorted(scope)],
-        batch_size=LOOKUP_CHUNK,
-    )
-    deliveries = [
-        WebhookDelivery(endpoint_id=endpoint_id, event=event, next_attempt_at=now)
-        for event, (_, scope) in zip(events, bodies, strict=True)
-        for endpoint_id, partner_id in _endpoints_wanting(type)
-        if partner_id is None or partner_id in scope
-    ]
-    if deliveries:
-        WebhookDelivery.objects.bulk_create(deliveries, batch_size=LOOKUP_CHUNK)
-        kick_send()
-    return events
+
+def _number_body(numbers: _Numbers, chunk: Sequence[NumberChange], extra: dict) -> tuple[dict, set[int]]:
+    items = [{"e164": c.e164, "before": numbers.side(c.before), "after": numbers.side(c.after)}
+             for c in chunk]
+    scope = set().union(*{numbers.scope(s) for c in chunk for s in (c.before, c.after)})
+    return {**extra, "numbers": items, "count": len(items)}, scope
+
+
+def _encoded(build: Callable[[], list[tuple[dict, set[int]]]]) -> list[tuple[dict, set[int], str]]:
+    """Each body with its JSON text, encoded once (the insert sends the text)."""
+    return [(body, scope, json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False))
+            for body, scope in build()]
 
 
 def _endpoints_wanting(type: str) -> list[tuple[int, int | None]]:
@@ -263,7 +311,7 @@ def _endpoints_wanting(type: str) -> list[tuple[int, int | None]]:
     return wanting
 
 
-def _events_insert(events: list[Event]) -> list[Event]:
+def _events_insert(events: list[Event], texts: list[str]) -> list[Event]:
     """Insert the events of one call (one type, time, actor and remark), ids in list order.
     `txid`, the feed's order, is set by the database (a trigger on PostgreSQL, migration 0004:
     this transaction's id; NULL on SQLite), never here. PostgreSQL: one statement, each body
@@ -276,8 +324,6 @@ def _events_insert(events: list[Event]) -> list[Event]:
     import psycopg
 
     first = events[0]
-    texts = [json.dumps(e.data, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
-             for e in events]
     sql = ("INSERT INTO events_event (type, occurred_at, actor_id, actor_name, remark, data) "
            "SELECT %s, %s, %s, %s, %s, v.data::jsonb FROM unnest(%s::text[]) WITH ORDINALITY "
            "AS v(data, n) ORDER BY v.n RETURNING id, txid")

@@ -189,7 +189,7 @@ def notices_write_lock_expired(*, locks: Iterable[tuple[int, int, dt.datetime | 
                    ends_at=ends_at, recipients=list(recipients), due_at=now)
             for recipients, rows in by_recipients.items() for number_id, reservation_id, ends_at in rows
         ])
-    from inventory.services.results import bound_cursor, pg_array
+    from inventory.bulk import bound_cursor, pg_array
 
     sql = ("INSERT INTO notifications_notice (kind, number_id, reservation_id, ends_at, recipients, "
            "due_at, status, attempts, last_error, created_at) "

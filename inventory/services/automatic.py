@@ -25,6 +25,7 @@ from notifications.services import notices_write_lock_expired
 from subscriptions.choices import SubscriptionKind, SubscriptionStatus
 from subscriptions.models import Organization, Subscription
 
+from ..bulk import bound_cursor, pg_array, pg_ids
 from ..choices import (
     ALLOWED_TRANSITIONS,
     Action,
@@ -46,9 +47,6 @@ from .results import (
     ServiceError,
     TransitionResult,
     batches_run,
-    bound_cursor,
-    pg_array,
-    pg_ids,
     require_remark,
     reservations_close,
     system_user,

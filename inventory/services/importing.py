@@ -25,6 +25,7 @@ from ..bulk import (
     insert_objects,
     rows_by_unique,
     unique_diff,
+    unique_present,
 )
 from ..choices import (
     ACTION_PERMISSIONS,
@@ -277,12 +278,16 @@ def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_ru
     with transaction.atomic():
         kept: set[int] = set()  # rows known unchanged without reading their number
         if connection.vendor == "postgresql" and rows:
-            # Set-wise first: only the rows that are new or differ are read as numbers.
-            new, differ = unique_diff(PhoneNumber, "e164", [
-                (row.e164, row.attrs, bool(row.state) or row.reserved_for is not None) for row in rows])
-            wanted = [rows[i].e164 for i in sorted(differ)]
+            # Set-wise first: one probe finds the rows that exist; of those, only the ones
+            # that differ are read as numbers. A new row costs its probe and nothing else.
+            present = unique_present(PhoneNumber, "e164", [row.e164 for row in rows])
+            existing_rows = [i for i, row in enumerate(rows) if row.e164 in present]
+            _, differ = unique_diff(PhoneNumber, "e164", [
+                (rows[i].e164, rows[i].attrs, bool(rows[i].state) or rows[i].reserved_for is not None)
+                for i in existing_rows]) if existing_rows else (set(), set())
+            wanted = [rows[existing_rows[i]].e164 for i in sorted(differ)]
             found = rows_by_unique(PhoneNumber, "e164", wanted) if wanted else []
-            kept = set(range(len(rows))) - new - differ
+            kept = set(existing_rows) - {existing_rows[i] for i in differ}
         else:
             found = rows_by_unique(PhoneNumber, "e164", [row.e164 for row in rows])
         existing: dict[str, PhoneNumber] = {n.e164: n for n in found}  # type: ignore[attr-defined]
@@ -344,21 +349,25 @@ def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_ru
             return outcome
         if batch.changed:
             batch.commit()
+        copied = plain if plain and connection.vendor == "postgresql" else []
+        if not copied:
+            created.extend(_import_new_number(row, skus, now) for row in plain)
+        # New available numbers look alike: one snapshot per partner they are offered to.
+        available = {vid: NumberSnapshot(state=S.AVAILABLE, visible_to_id=vid)
+                     for vid in {r.attrs.get("visible_to_id") for r in copied}}
+        # The events are built in a thread while PostgreSQL writes the numbers, and written after.
+        added = numbers_added_publish(
+            added=[*((r.e164, available[r.attrs.get("visible_to_id")]) for r in copied),
+                   *((n.e164, NumberSnapshot.of(n)) for n in created)],
+            actor=actor_or_system(actor), remark=remark, now=now, background=True)
         try:
-            if plain and connection.vendor == "postgresql":
-                _import_copy_new(plain, skus, actor=actor, remark=remark, now=now)
-            elif plain:
-                created.extend(_import_new_number(row, skus, now) for row in plain)
+            if copied:
+                _import_copy_new(copied, skus, actor=actor, remark=remark, now=now)
             if created:
                 _import_insert(created, tenancies, actor=actor, remark=remark, now=now)
         except IntegrityError:
             raise ServiceError(ADDED_MEANWHILE) from None
-        copied = plain if plain and connection.vendor == "postgresql" else []
-        numbers_added_publish(
-            added=[*((r.e164, NumberSnapshot(state=S.AVAILABLE, visible_to_id=r.attrs.get("visible_to_id")))
-                     for r in copied),
-                   *((n.e164, NumberSnapshot.of(n)) for n in created)],
-            actor=actor_or_system(actor), remark=remark, now=now)
+        added.write()
     return outcome
 
 
@@ -383,7 +392,7 @@ def _import_copy_new(rows: list[ImportRow], skus: dict[int, Sku], *, actor: Any,
                    a.get("hold_days"))
 
     template = PhoneNumber(state=S.AVAILABLE, state_changed_at=now, created_at=now, updated_at=now)
-    copy_insert_with_history(PhoneNumber, template, _STAGED, values(),
+    copy_insert_with_history(PhoneNumber, template, _STAGED, values(), key="e164",
                              user_id=actor_or_system(actor).pk, reason=remark, date=now)
 
 

@@ -321,7 +321,7 @@ def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str
                                                         remark=remark, now=now):
                 added = NumberSnapshot.of(template)  # all alike: one snapshot, shared
                 numbers_added_publish(added=[(n.e164, added) for n in objs], actor=user,
-                                      remark=remark, now=now)
+                                      remark=remark, now=now).write()
             else:
                 insert_objects(objs)
                 insert_history(objs, history_type="+", user_id=user.pk, reason=remark, date=now)
@@ -331,7 +331,7 @@ def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str
                     insert_objects(locks)
                     notices_for_new_reservations(reservations=locks, now=now)
                 numbers_added_publish(added=[(n.e164, NumberSnapshot.of(n)) for n in objs],
-                                      actor=user, remark=remark, now=now)
+                                      actor=user, remark=remark, now=now).write()
     except IntegrityError:
         raise ServiceError(
             "Some of these numbers were added by someone else a moment ago; nothing was "

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from events.choices import EventType
 from events.models import Event
-from events.services import NumberChange, NumberSnapshot, events_emit
+from events.services import EventsDraft, NumberChange, NumberSnapshot, events_draft, events_emit
 
 from ..choices import Action
 
@@ -79,10 +79,11 @@ def changes_publish(*, changes: Sequence[results.NumberChange], actor: Any, rema
 
 
 def numbers_added_publish(*, added: Iterable[tuple[str, NumberSnapshot]], actor: Any, remark: str,
-                          now: dt.datetime) -> list[Event]:
-    """number.added for new numbers, (e164, snapshot) each: there is no before."""
-    return events_emit(type=E.NUMBER_ADDED, actor=actor, remark=remark, now=now,
-                       numbers_before_after=[NumberChange(e164, None, after) for e164, after in added])
+                          now: dt.datetime, background: bool = False) -> EventsDraft:
+    """number.added for new numbers, (e164, snapshot) each: there is no before. The caller
+    writes the draft once the numbers are; `background` builds it meanwhile (EventsDraft)."""
+    return events_draft(type=E.NUMBER_ADDED, actor=actor, remark=remark, now=now, background=background,
+                        numbers_before_after=[NumberChange(e164, None, after) for e164, after in added])
 
 
 def snapshot_after(before: NumberSnapshot, values: Mapping[str, Any]) -> NumberSnapshot:

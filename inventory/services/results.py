@@ -13,8 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -27,7 +26,15 @@ from simple_history.utils import get_history_model_for_model
 
 from notifications.services import notices_for_new_reservations
 
-from ..bulk import insert_history, insert_objects, update_from_arrays, update_same_with_history
+from ..bulk import (
+    bound_cursor,
+    insert_history,
+    insert_objects,
+    pg_array,
+    pg_ids,
+    update_from_arrays,
+    update_same_with_history,
+)
 from ..choices import ALLOWED_TRANSITIONS, Action, NumberState, ReservationStatus, transition_target
 from ..models import PhoneNumber, Reservation
 from .publish import changes_publish
@@ -141,41 +148,6 @@ def reservations_open(reservations: list[Reservation], *, now: dt.datetime) -> N
         notices_for_new_reservations(reservations=reservations, now=now)
 
 
-def pg_array(values: Iterable[Any]) -> str:
-    """A PostgreSQL array literal ('{1,2,NULL}') for one text parameter cast to `type[]`.
-
-    psycopg adapts a list element by element in Python; a literal is one string, and a
-    batch's values repeat (one state, one end), so each distinct value is spelled once."""
-    spelled: dict[Any, str] = {}
-    out = []
-    for v in values:
-        text = spelled.get(v)
-        if text is None:
-            text = spelled[v] = _array_element(v)
-        out.append(text)
-    return "{" + ",".join(out) + "}"
-
-
-def pg_ids(ids: Iterable[int]) -> str:
-    """pg_array for integers only (ids): one join."""
-    return "{" + ",".join(map(str, ids)) + "}"
-
-
-def _array_element(v: Any) -> str:
-    if v is None:
-        return "NULL"
-    if isinstance(v, bool):
-        return "t" if v else "f"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, dt.datetime):
-        if v.tzinfo is None:
-            raise ValueError(f"naive datetime {v} for a timestamptz array")
-        return f'"{v.isoformat()}"'
-    text = str(v).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
 def batches_run(work: Callable[[T], int], batches: Sequence[T], *, workers: int) -> int:
     """Run `work` over committed batches on `workers` connections at once; the sum of its
     results. Each batch is its own transaction, so parallel batches only need disjoint rows
@@ -219,17 +191,6 @@ def batches_run(work: Callable[[T], int], batches: Sequence[T], *, workers: int)
     if errors:
         raise errors[0]
     return sum(done)
-
-
-@contextmanager
-def bound_cursor() -> Iterator[Any]:
-    """PostgreSQL: a cursor that sends its parameters apart from the SQL (server-side
-    binding), so a 500 KB array literal is not escaped into the statement text."""
-    import psycopg
-
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        yield cursor
 
 
 def timestamps_parse(texts: Iterable[str | None]) -> list[dt.datetime | None]:

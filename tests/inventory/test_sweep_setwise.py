@@ -8,9 +8,9 @@ import datetime as dt
 import pytest
 
 from events.models import Event
+from inventory.bulk import bound_cursor, pg_array, pg_ids
 from inventory.choices import NumberState
 from inventory.services import number_lock, number_reserve, numbers_expire_due, system_user
-from inventory.services.results import bound_cursor, pg_array, pg_ids
 from notifications.models import Notice
 from tests.inventory.svc_helpers import DAY, fresh, history
 
