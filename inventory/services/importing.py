@@ -278,16 +278,22 @@ def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_ru
     with transaction.atomic():
         kept: set[int] = set()  # rows known unchanged without reading their number
         if connection.vendor == "postgresql" and rows:
-            # Set-wise first: one probe finds the rows that exist; of those, only the ones
-            # that differ are read as numbers. A new row costs its probe and nothing else.
-            present = unique_present(PhoneNumber, "e164", [row.e164 for row in rows])
-            existing_rows = [i for i, row in enumerate(rows) if row.e164 in present]
-            _, differ = unique_diff(PhoneNumber, "e164", [
+            # Set-wise first: only the rows that are new or differ are read as numbers. A
+            # chunk of mostly new rows (a first import) is probed for the rows that exist
+            # and only those are diffed; one of mostly known rows (a re-import) is diffed
+            # whole, which names the new rows too. A sample of the chunk tells which.
+            sample = [row.e164 for row in rows[:: max(1, len(rows) // 50)]]
+            if 2 * len(unique_present(PhoneNumber, "e164", sample)) > len(sample):
+                diffed = list(range(len(rows)))
+            else:
+                present = unique_present(PhoneNumber, "e164", [row.e164 for row in rows])
+                diffed = [i for i, row in enumerate(rows) if row.e164 in present]
+            new, differ = unique_diff(PhoneNumber, "e164", [
                 (rows[i].e164, rows[i].attrs, bool(rows[i].state) or rows[i].reserved_for is not None)
-                for i in existing_rows]) if existing_rows else (set(), set())
-            wanted = [rows[existing_rows[i]].e164 for i in sorted(differ)]
+                for i in diffed]) if diffed else (set(), set())
+            wanted = [rows[diffed[i]].e164 for i in sorted(differ)]
             found = rows_by_unique(PhoneNumber, "e164", wanted) if wanted else []
-            kept = set(existing_rows) - {existing_rows[i] for i in differ}
+            kept = set(diffed) - {diffed[i] for i in (*new, *differ)}
         else:
             found = rows_by_unique(PhoneNumber, "e164", [row.e164 for row in rows])
         existing: dict[str, PhoneNumber] = {n.e164: n for n in found}  # type: ignore[attr-defined]

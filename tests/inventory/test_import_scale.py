@@ -55,3 +55,21 @@ def test_duplicates_are_found_inside_and_outside_long_runs(tmp_path, sample_cata
         "row 303, number: duplicate of row 152 ('+6566700150')",
         "row 305, number: duplicate of row 304 ('+6566800000')",
     ])
+
+
+@pytest.mark.parametrize("known", [3, 697], ids=["mostly-new", "mostly-known"])
+def test_a_file_mixing_new_and_known_numbers_writes_exactly_the_new_and_changed(tmp_path, sample_catalog,
+                                                                                ops_user, known):
+    """Whether a chunk is probed first (mostly new rows) or diffed whole (mostly known
+    ones), each row comes out new, changed or unchanged as it is."""
+    import_file(csv_file(tmp_path, _rows(known), "known.csv"), actor=ops_user)
+    changed = {0, known - 1}
+    summary = import_file(csv_file(tmp_path, _rows(700, changed=changed), "mixed.csv"), actor=ops_user)
+    assert (summary.created, summary.changed, summary.unchanged, summary.refused) == (
+        700 - known, 2, known - 2, 0)
+    history = PhoneNumber.history.filter(history_change_reason="mixed.csv")
+    assert history.filter(history_type="+").count() == 700 - known
+    assert sorted(history.filter(history_type="~").values_list("e164", flat=True)) == [
+        f"+65667{i:05d}" for i in sorted(changed)]
+    assert sum(e.data["count"] for e in Event.objects.filter(remark="mixed.csv")) == 702 - known
+    assert PhoneNumber.objects.get(e164=f"+65667{known - 1:05d}").notes == f"note {known - 1} (new)"
