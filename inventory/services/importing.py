@@ -41,7 +41,7 @@ from ..models import ImportMapping, PhoneNumber, Reservation, Sku
 from .lifecycle import Allowance, assign_refusal, assign_values, org_names
 from .locks import numbers_lock, subscription_check, subscriptions_lock
 from .policies import Policies
-from .publish import numbers_added_publish
+from .publish import numbers_added_draft
 from .results import (
     Batch,
     ServiceError,
@@ -362,7 +362,7 @@ def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_ru
         available = {vid: NumberSnapshot(state=S.AVAILABLE, visible_to_id=vid)
                      for vid in {r.attrs.get("visible_to_id") for r in copied}}
         # The events are built in a thread while PostgreSQL writes the numbers, and written after.
-        added = numbers_added_publish(
+        added = numbers_added_draft(
             added=[*((r.e164, available[r.attrs.get("visible_to_id")]) for r in copied),
                    *((n.e164, NumberSnapshot.of(n)) for n in created)],
             actor=actor_or_system(actor), remark=remark, now=now, background=True)

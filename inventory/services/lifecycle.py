@@ -40,7 +40,7 @@ from ..numbers import parse_spec, pattern_q, region_of
 from ..selectors import existing_e164
 from .locks import numbers_lock, reservations_active, subscription_lock
 from .policies import Policies
-from .publish import numbers_added_publish
+from .publish import numbers_added_draft
 from .results import (
     Batch,
     NoNumberAvailable,
@@ -320,7 +320,7 @@ def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str
             if lock_policy is None and _insert_set_wise(objs, template, user_id=user.pk,
                                                         remark=remark, now=now):
                 added = NumberSnapshot.of(template)  # all alike: one snapshot, shared
-                numbers_added_publish(added=[(n.e164, added) for n in objs], actor=user,
+                numbers_added_draft(added=[(n.e164, added) for n in objs], actor=user,
                                       remark=remark, now=now).write()
             else:
                 insert_objects(objs)
@@ -330,7 +330,7 @@ def number_add(*, numbers: str | list[str], vendor: Vendor | str, sku: Sku | str
                                                now=now, remark=remark, actor=actor) for n in objs]
                     insert_objects(locks)
                     notices_for_new_reservations(reservations=locks, now=now)
-                numbers_added_publish(added=[(n.e164, NumberSnapshot.of(n)) for n in objs],
+                numbers_added_draft(added=[(n.e164, NumberSnapshot.of(n)) for n in objs],
                                       actor=user, remark=remark, now=now).write()
     except IntegrityError:
         raise ServiceError(

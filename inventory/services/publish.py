@@ -78,7 +78,7 @@ def changes_publish(*, changes: Sequence[results.NumberChange], actor: Any, rema
     return events
 
 
-def numbers_added_publish(*, added: Iterable[tuple[str, NumberSnapshot]], actor: Any, remark: str,
+def numbers_added_draft(*, added: Iterable[tuple[str, NumberSnapshot]], actor: Any, remark: str,
                           now: dt.datetime, background: bool = False) -> EventsDraft:
     """number.added for new numbers, (e164, snapshot) each: there is no before. The caller
     writes the draft once the numbers are; `background` builds it meanwhile (EventsDraft)."""
