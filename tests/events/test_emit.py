@@ -154,3 +154,43 @@ def test_the_partner_feed_shows_only_its_numbers_and_nothing_of_others(
     text = str(body)
     assert str(other_customer.uuid) not in text and str(other_partner.uuid) not in text
     assert "ops-only remark" not in text
+
+
+def test_a_body_keeps_every_character_of_its_values(customer, partner, service):
+    """The bodies are spelled from each side's JSON and sent as one escaped array: quotes,
+    backslashes, newlines and other scripts come back as they went in."""
+    odd = 'for "Ops" \\ team\nünïcødé ☎'
+    reserved = NumberSnapshot(state="reserved", organization_id=customer.pk, reserved_for=odd)
+    available = NumberSnapshot(state="available", visible_to_id=partner.pk)
+    changes = [NumberChange("+6560000001", available, reserved),
+               NumberChange("+6560000002", reserved, available),
+               NumberChange("+6560000003", None, available)]
+
+    with transaction.atomic():
+        (event,) = events_emit(type=EventType.NUMBER_RESERVED, numbers_before_after=changes,
+                               actor=None, remark='a "remark" \\', subscription=service,
+                               data={"cause": 'odd "cause"'})
+
+    held = {"state": "reserved", "organization": str(customer.uuid), "subscription": None,
+            "expires_at": None, "reserved_for": odd, "visible_to": None}
+    free = {"state": "available", "organization": None, "subscription": None, "expires_at": None,
+            "reserved_for": "", "visible_to": str(partner.uuid)}
+    expected = {"cause": 'odd "cause"', "subscription": str(service.uuid), "count": 3, "numbers": [
+        {"e164": "+6560000001", "before": free, "after": held},
+        {"e164": "+6560000002", "before": held, "after": free},
+        {"e164": "+6560000003", "before": None, "after": free}]}
+    assert Event.objects.get().data == expected
+    assert event.data == expected  # loaded on first use where it was sent as text
+    assert Event.objects.get().remark == 'a "remark" \\'
+
+
+def test_a_number_that_is_not_plain_e164_is_still_encoded(customer):
+    """Services only tell valid E.164 numbers; should another spelling reach an event, it is
+    encoded rather than pasted into the JSON."""
+    after = NumberSnapshot(state="available")
+    changes = [NumberChange('+65"1\\', None, after), NumberChange("+6560000002", None, after)]
+
+    with transaction.atomic():
+        events_emit(type=EventType.NUMBER_ADDED, numbers_before_after=changes, actor=None)
+
+    assert [n["e164"] for n in Event.objects.get().data["numbers"]] == ['+65"1\\', "+6560000002"]

@@ -1,0 +1,67 @@
+"""inventory.bulk's COPY text: the rows PostgreSQL receives are the values the caller gave,
+whatever characters they hold, exactly as psycopg's own formatter would have sent them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+
+import pytest
+from psycopg._copy_base import TextFormatter
+from psycopg.adapt import Transformer
+
+from inventory.bulk import COPY_BLOCK_ROWS, COPY_THRESHOLD, CopyText, insert_objects
+from inventory.choices import NumberState
+from inventory.models import PhoneNumber
+
+AWARE = dt.datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=dt.UTC)
+ODD_ROWS = [
+    ("a\tb", "c\\d", "e\nf", "g\rh", None, True, False, 0, -5, 10**20, decimal.Decimal("1.50"),
+     uuid.UUID(int=5), dt.date(2026, 1, 2), AWARE, 1.5, "\\N", "", NumberState.RESERVED,
+     dt.timedelta(days=3), "ünïcødé ☎", b"\x00\\x"),
+    ("plain", "also plain", "+6560000000"),
+    (None, None, None),
+    ("ends with a backslash\\", "x", "y"),
+    ("tab at the end\t", None, "z"),
+]
+
+
+def psycopg_text(rows, constant=()):
+    formatter = TextFormatter(Transformer())
+    out = b"".join(bytes(formatter.write_row((*row, *constant))) for row in rows)
+    return out + bytes(formatter.end())
+
+
+@pytest.mark.parametrize("row", ODD_ROWS, ids=range(len(ODD_ROWS)))
+def test_each_row_is_spelled_as_psycopg_would(row):
+    assert "".join(CopyText().blocks([row])).encode() == psycopg_text([row])
+
+
+def test_blocks_with_a_constant_tail_and_an_odd_row_among_plain_ones():
+    rows = [(f"+65600{i:05d}", "SG", i, i % 2 == 0, None, f"note {i}")
+            for i in range(2 * COPY_BLOCK_ROWS + 7)]
+    rows[COPY_BLOCK_ROWS + 3] = ("+6569999999", "SG", 1, True, None, 'quote " tab \t newline \n')
+    constant = (NumberState.AVAILABLE, AWARE, None, "", "c:\\path")
+
+    blocks = list(CopyText().blocks(rows, constant=constant))
+
+    assert len(blocks) == 3
+    assert "".join(blocks).encode() == psycopg_text(rows, constant)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_copied_numbers_keep_every_character_of_their_notes(vendor, sku, now):
+    notes = ["tab\there", "new\nline", "carriage\rreturn", "back\\slash", "\\N", "", "ünïcødé ☎",
+             'a "quote"', "trailing\\"]
+    count = max(COPY_THRESHOLD, 2 * len(notes))  # the COPY path, not bulk_create
+    numbers = [PhoneNumber(e164=f"+656{i:07d}", country="SG", vendor=vendor, sku=sku,
+                           state=NumberState.AVAILABLE, notes=notes[i % len(notes)],
+                           visible_to=None, state_changed_at=now) for i in range(count)]
+
+    insert_objects(numbers)
+
+    stored = dict(PhoneNumber.objects.filter(pk__in=[n.pk for n in numbers]).values_list("e164", "notes"))
+    assert stored == {n.e164: n.notes for n in numbers}
+    assert PhoneNumber.objects.filter(pk=numbers[0].pk, created_at__isnull=False).exists()
