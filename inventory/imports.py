@@ -19,10 +19,8 @@ import datetime as dt
 import hashlib
 import io
 import logging
-import queue
 import re
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,7 +31,7 @@ from typing import IO, Any
 import phonenumbers
 from django.core.files import File
 from django.db import transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from numbermgmt.words import parse_yes_no
@@ -907,134 +905,38 @@ def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, a
         if progress:
             progress(summary.rows)
 
-    with _checked_rows(table, checker) as checked:
-        for line, cells, row, errors in checked:
-            summary.rows += 1
-            if summary.rows > max_rows:
-                raise ImportFileError(f"more than {max_rows:,} rows; at most {max_rows:,} per file")
-            if errors:
-                summary.refused += 1
-                refuse(line, cells, errors)
-                continue
-            if row is not None:
-                chunk.append(row)
-                raw[line] = cells  # the file's own cells, for the error report if the rules refuse it
-            if len(chunk) >= chunk_rows:
-                flush()
+    for line, cells, row, errors in _checked_rows(table, checker):
+        summary.rows += 1
+        if summary.rows > max_rows:
+            raise ImportFileError(f"more than {max_rows:,} rows; at most {max_rows:,} per file")
+        if errors:
+            summary.refused += 1
+            refuse(line, cells, errors)
+            continue
+        if row is not None:
+            chunk.append(row)
+            raw[line] = cells  # the file's own cells, for the error report if the rules refuse it
+        if len(chunk) >= chunk_rows:
+            flush()
     flush()
     if progress:
         progress(summary.rows)
 
 
-class _Stopped(Exception):
-    pass
-
-
 CheckedRow = tuple[int, Sequence[Any], "ImportRow | None", list[RowError]]
 
 
-@contextlib.contextmanager
-def _checked_rows(table: Table, checker: RowChecker, *, batch: int = 1000) -> Iterator[Iterator[CheckedRow]]:
-    """The file's rows, read and checked in a second thread while this one writes the
-    previous chunk (the database's time and Python's overlap); in the file's order, blank
-    lines left out, exactly as checking them here would give.
+def _checked_rows(table: Table, checker: RowChecker) -> Iterator[CheckedRow]:
+    """The file's rows, read and checked in the file's order, blank lines left out.
 
-    Every database read stays on this thread and its connection (the import's transaction):
-    a lookup the checker has not cached yet (an organization, a subscription, a partner) is
-    asked of this thread, which answers it between chunks. The reading thread runs ahead at
-    most a few batches.
+    On this thread, between the writes of the chunks: checking in a second thread while
+    this one wrote was slower (1M rows: 157 s against 136 s), as the two fought over the
+    GIL and each ran at a fraction of its speed (docs/scale.md).
     """
-    channel: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=32)
-    stop = threading.Event()
-    zone, language = timezone.get_current_timezone(), translation.get_language()
-
-    def put(item: tuple[str, Any]) -> None:
-        while not stop.is_set():
-            try:
-                channel.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-        raise _Stopped
-
-    def ask(method: Callable[[Any], Any], value: Any) -> Any:
-        reply: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
-        put(("ask", (method, value, reply)))
-        while True:
-            try:
-                ok, answer = reply.get(timeout=0.1)
-            except queue.Empty:
-                if stop.is_set():
-                    raise _Stopped from None
-                continue
-            if not ok:
-                raise answer
-            return answer
-
-    def proxy(method: Callable[[Any], Any], cache: dict, key: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        def lookup(value: Any) -> Any:
-            try:
-                return cache[key(value)]  # each lookup returns its cache entry
-            except KeyError:
-                return ask(method, value)
-        return lookup
-
-    own = {name: getattr(checker, name) for name in ("partner", "organization", "subscription",
-                                                      "only_subscription")}
-    keys: dict[str, tuple[dict, Callable[[Any], Any]]] = {
-        "partner": (checker._partners, str.casefold), "organization": (checker._orgs, str),
-        "subscription": (checker._subs, str), "only_subscription": (checker._org_subs, lambda org: org.pk)}
-    for name, (cache, key) in keys.items():
-        setattr(checker, name, proxy(own[name], cache, key))
-
-    def produce() -> None:
-        timezone.activate(zone)
-        translation.activate(language)
-        try:
-            out: list[CheckedRow] = []
-            for line, cells in table.rows:
-                if stop.is_set():
-                    return
-                row, errors = checker.check(line, cells)
-                if row is None and not errors:
-                    continue  # a blank line
-                out.append((line, cells, row, errors))
-                if len(out) >= batch:
-                    put(("rows", out))
-                    out = []
-            put(("rows", out))
-            put(("end", None))
-        except _Stopped:
-            pass
-        except BaseException as exc:  # noqa: BLE001 (handed to the importing thread, raised there)
-            with contextlib.suppress(_Stopped):
-                put(("error", exc))
-
-    def consume() -> Iterator[CheckedRow]:
-        while True:
-            kind, payload = channel.get()
-            if kind == "rows":
-                yield from payload
-            elif kind == "ask":
-                method, value, reply = payload
-                try:
-                    reply.put((True, method(value)))
-                except Exception as exc:
-                    reply.put((False, exc))
-            elif kind == "end":
-                return
-            else:
-                raise payload
-
-    reader = threading.Thread(target=produce, name="import-check", daemon=True)
-    reader.start()
-    try:
-        yield consume()
-    finally:
-        stop.set()
-        reader.join()
-        for name, method in own.items():
-            setattr(checker, name, method)
+    for line, cells in table.rows:
+        row, errors = checker.check(line, cells)
+        if row is not None or errors:
+            yield line, cells, row, errors
 
 
 # --- background jobs ---------------------------------------------------------------------

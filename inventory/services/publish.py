@@ -83,7 +83,7 @@ def numbers_added_draft(*, added: Iterable[tuple[str, NumberSnapshot]], actor: A
     """number.added for new numbers, (e164, snapshot) each: there is no before. The caller
     writes the draft once the numbers are; `background` builds it meanwhile (EventsDraft)."""
     return events_draft(type=E.NUMBER_ADDED, actor=actor, remark=remark, now=now, background=background,
-                        numbers_before_after=[NumberChange(e164, None, after) for e164, after in added])
+                        numbers_before_after=[(e164, None, after) for e164, after in added])
 
 
 def snapshot_after(before: NumberSnapshot, values: Mapping[str, Any]) -> NumberSnapshot:

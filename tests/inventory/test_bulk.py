@@ -11,7 +11,7 @@ import pytest
 from psycopg._copy_base import TextFormatter
 from psycopg.adapt import Transformer
 
-from inventory.bulk import COPY_BLOCK_ROWS, COPY_THRESHOLD, CopyText, insert_objects
+from inventory.bulk import COPY_BLOCK_ROWS, COPY_THRESHOLD, CopyText, _array_element, insert_objects, pg_array
 from inventory.choices import NumberState
 from inventory.models import PhoneNumber
 
@@ -65,3 +65,24 @@ def test_copied_numbers_keep_every_character_of_their_notes(vendor, sku, now):
     stored = dict(PhoneNumber.objects.filter(pk__in=[n.pk for n in numbers]).values_list("e164", "notes"))
     assert stored == {n.e164: n.notes for n in numbers}
     assert PhoneNumber.objects.filter(pk=numbers[0].pk, created_at__isnull=False).exists()
+
+
+@pytest.mark.parametrize("values", [
+    ["+6560000000", 'a "quote"', "back\\slash", "", "comma, {brace}"],
+    ["with \x01 inside", "x"],
+    ["text", None, 3, True],
+], ids=["strings", "separator-like", "mixed"])
+def test_an_array_literal_spells_each_value_as_its_element(values):
+    assert pg_array(values) == "{" + ",".join(_array_element(v) for v in values) + "}"
+    assert pg_array(iter(values)) == pg_array(values)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_array_of_odd_strings_reaches_postgresql_intact():
+    from django.db import connection
+
+    values = ['a "quote"', "back\\slash", "", "comma, {brace}", "ünïcødé", "NULL"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT unnest(%s::text[])", [pg_array(values)])
+        assert [v for (v,) in cursor.fetchall()] == values
