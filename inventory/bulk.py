@@ -9,6 +9,7 @@ which rows to write stay in the services.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -121,6 +122,8 @@ COPY_BLOCK_ROWS = 1000
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _SPELLED = {None: "\\N", True: "t", False: "f"}
 _SPELLED_KINDS = (bool, type(None))
+# Types whose equal values have the same text (or the same instant): spelled once per value.
+_SPELLED_ONCE = frozenset({dt.datetime, dt.date, dt.time, uuid.UUID})
 
 
 class CopyText:
@@ -129,8 +132,8 @@ class CopyText:
     psycopg's own formatter asks a dumper for every value: 15 µs for an imported number's
     row, most of a million-row import's Python time. Here strings, None and booleans are
     spelled inline and ints by str(); a block is escaped only when it holds a tab, a
-    newline, a carriage return or a backslash of its own; every other type (datetimes,
-    decimals, uuids) goes through psycopg's dumper once per distinct value. The text is
+    newline, a carriage return or a backslash of its own; every other type goes through
+    psycopg's dumper (datetimes, dates and uuids once per distinct value). The text is
     exactly what psycopg would send (tests/inventory/test_bulk.py compares them)."""
 
     def __init__(self, cursor: Any = None):
@@ -138,7 +141,7 @@ class CopyText:
 
         self._tx = Transformer(cursor)
         self._format = PyFormat.TEXT
-        self._spelled: dict[tuple[type, Any], str] = {}
+        self._spelled: dict[tuple[type, Any, Any], str] = {}
 
     def cell(self, v: Any) -> str:
         """One value's text, unescaped."""
@@ -150,16 +153,13 @@ class CopyText:
             return str(v)
         if isinstance(v, str):  # a str subclass (a TextChoices member): its text
             return str.__str__(v)
-        key = (v.__class__, v)
-        try:
-            return self._spelled[key]
-        except KeyError:
-            pass
-        except TypeError:  # unhashable
+        if v.__class__ not in _SPELLED_ONCE:  # Decimal("1.5") == Decimal("1.50"): no cache
             return self._dumped(v)
-        text = self._dumped(v)
-        if len(self._spelled) < 10_000:
-            self._spelled[key] = text
+        key = (v.__class__, v, getattr(v, "tzinfo", None))  # equal instants, other offsets
+        if (text := self._spelled.get(key)) is None:
+            text = self._dumped(v)
+            if len(self._spelled) < 10_000:
+                self._spelled[key] = text
         return text
 
     def _dumped(self, v: Any) -> str:

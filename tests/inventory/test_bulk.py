@@ -24,6 +24,8 @@ ODD_ROWS = [
     (None, None, None),
     ("ends with a backslash\\", "x", "y"),
     ("tab at the end\t", None, "z"),
+    (decimal.Decimal("1.5"), decimal.Decimal("1.50"), AWARE,
+     AWARE.astimezone(dt.timezone(dt.timedelta(hours=2)))),  # equal values, other spellings
 ]
 
 
