@@ -9,9 +9,11 @@ which rows to write stay in the services.
 from __future__ import annotations
 
 import datetime as dt
+import select
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db import connection, models, transaction
@@ -411,17 +413,106 @@ def _history_insert(model: type[models.Model]) -> tuple[str, str]:
             f"history_change_reason, history_type) SELECT {columns}, %s, %s, %s, %s"), columns
 
 
-def copy_insert_with_history(model: type[models.Model], template: models.Model,
-                             staged: Sequence[str], rows: Iterable[Sequence[object]], *, key: str,
-                             user_id: int | None, reason: str, date: dt.datetime) -> None:
-    """New rows and their history rows, without a model instance per row (PostgreSQL).
+@dataclass(frozen=True)
+class Statement:
+    """SQL and its parameters (bound apart from the SQL), to run in the caller's transaction
+    now (`run`) or left running while the caller goes on (`Later.send`)."""
+
+    sql: str
+    params: Sequence[Any] = ()
+
+
+def statements_run(statements: Sequence[Statement], *, later: Later | None = None) -> None:
+    """Run `statements` in order: now, or sent to `later` (PostgreSQL) to run meanwhile."""
+    if not statements:
+        return
+    if later is not None:
+        later.send(statements)
+        return
+    with bound_cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement.sql, statement.params)
+
+
+class Later:
+    """Statements whose results nobody reads, left running in PostgreSQL while this process
+    goes on: an import's history rows are written while it reads and checks its next chunk.
+
+    psycopg's pipeline mode on the caller's connection, inside its transaction: the server
+    starts on a statement as soon as it has it. `wait()` leaves the pipeline: it waits for
+    what was sent and raises the first failure (as django.db errors). Call it before a COPY
+    (which a pipeline does not allow) and before the transaction ends; a query that reads a
+    result in between simply waits for the statements before it. As a context manager it
+    waits on the way out, and on an error leaves the pipeline without hiding that error.
+    """
+
+    def __init__(self) -> None:
+        self._stack: ExitStack | None = None
+        self._cursors: list[Any] = []
+
+    def send(self, statements: Sequence[Statement]) -> None:
+        import psycopg
+
+        connection.ensure_connection()
+        conn = connection.connection
+        with connection.wrap_database_errors:
+            if self._stack is None:
+                stack = ExitStack()
+                stack.enter_context(conn.pipeline())
+                self._stack = stack
+            for statement in statements:
+                cursor = psycopg.Cursor(conn)
+                self._cursors.append(cursor)
+                cursor.execute(statement.sql, statement.params)
+            _flush(conn.pgconn)
+
+    def wait(self) -> None:
+        stack, self._stack = self._stack, None
+        cursors, self._cursors = self._cursors, []
+        try:
+            if stack is not None:
+                with connection.wrap_database_errors:
+                    stack.close()
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
+    def __enter__(self) -> Later:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        if kind is None:
+            self.wait()
+            return
+        stack, self._stack = self._stack, None
+        self._cursors = []
+        if stack is not None:
+            stack.__exit__(kind, error, trace)  # leaves the pipeline; the error goes on
+
+
+def _flush(pgconn: Any) -> None:
+    """Push what libpq still holds of the statements onto the socket (a 20,000-number
+    array is larger than one non-blocking write), so the server has them all now."""
+    while pgconn.flush():
+        readable, _, _ = select.select([pgconn.socket], [pgconn.socket], [])
+        if readable:
+            pgconn.consume_input()
+
+
+def copy_insert(model: type[models.Model], template: models.Model, staged: Sequence[str],
+                rows: Iterable[Sequence[object]], *, key: str, user_id: int | None, reason: str,
+                date: dt.datetime) -> list[Statement]:
+    """New rows without a model instance per row (PostgreSQL); returns the statements that
+    write their history rows, which the caller runs in the same transaction (statements_run).
 
     The rows' own values (the `staged` attnames, `key` a unique one among them) and the
     columns that are the same for every row (taken from `template`, so model defaults stay
-    the source) go by COPY straight into the table, ids from the table's own default; then
-    one INSERT … SELECT copies each new row, found by its key, into the history (user,
-    reason and date as simple-history would). No id or value makes a second trip through
-    Python. A duplicate raises django.db.IntegrityError.
+    the source) go by COPY straight into the table, ids from the table's own default; the
+    history is one INSERT … SELECT that copies each new row, found by its key (user, reason
+    and date as simple-history would). No id or value makes a second trip through Python.
+    A duplicate raises django.db.IntegrityError. The foreign keys are checked per statement
+    until the history is written: as millions of deferred trigger events fired at COMMIT
+    they cost about a third more; back to deferred after.
     """
     fields = {f.attname: f for f in model._meta.concrete_fields}
     constant = [a for a, f in fields.items() if not f.primary_key and a not in staged]
@@ -441,13 +532,8 @@ def copy_insert_with_history(model: type[models.Model], template: models.Model,
             yield row
 
     with transaction.atomic():
-        # Checked per statement, the foreign keys cost about a third less than as
-        # millions of deferred trigger events fired at COMMIT; back to deferred after.
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         copy_rows(model, [_column(fields[a]) for a in (*staged, *constant)], keyed(), constant=fixed)
-        if keys:
-            with bound_cursor() as cursor:
-                cursor.execute(history_sql, [date, user_id, reason, "+", pg_array(keys)])
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    history = [Statement(history_sql, [date, user_id, reason, "+", pg_array(keys)])] if keys else []
+    return [*history, Statement("SET CONSTRAINTS ALL DEFERRED")]

@@ -40,6 +40,7 @@ from subscriptions.models import Organization, Subscription
 from subscriptions.selectors import partner_find
 
 from . import exports
+from .bulk import Later
 from .choices import CAPABILITIES, ImportJobStatus, NumberState, state_from_word
 from .exports import neutralise
 from .files import MB, ImportFileError, Table, check_file, estimate_rows, limits, open_table
@@ -851,10 +852,10 @@ def import_file(path: str | Path, *, actor, name: str | None = None, country: st
                                          and label.lower() not in checker.columns)
             checker.nul_possible = table.nul_possible
             try:
-                with transaction.atomic():
+                with transaction.atomic(), Later() as later:
                     _run(table, checker, summary, refuse, actor=actor, remark=name, dry_run=dry_run,
                          all_or_nothing=all_or_nothing, max_rows=max_rows, chunk_rows=chunk_rows,
-                         progress=progress, now=now)
+                         progress=progress, now=now, later=later)
                     if dry_run or (all_or_nothing and summary.refused):
                         raise _Rollback
                     summary.imported = True
@@ -874,7 +875,7 @@ def import_file(path: str | Path, *, actor, name: str | None = None, country: st
 
 def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, actor, remark: str,
          dry_run: bool, all_or_nothing: bool, max_rows: int, chunk_rows: int, progress,
-         now: dt.datetime) -> None:
+         now: dt.datetime, later: Later) -> None:
     chunk: list[ImportRow] = []
     # One allowance for the whole file: a preview writes nothing, so chunk by chunk it would
     # count each chunk against the subscription's allowance alone and pass rows the import refuses.
@@ -887,8 +888,9 @@ def _run(table: Table, checker: RowChecker, summary: ImportSummary, refuse, *, a
         # All or nothing: once a row is refused nothing will be kept, so stop writing and
         # only check the rest (dry run), for a complete report.
         write = not dry_run and not (all_or_nothing and summary.refused)
+        # Each chunk's history is written while the next chunk is read and checked (Later).
         outcome = numbers_import(rows=chunk, actor=actor, remark=remark, dry_run=not write,
-                                 now=now, allowance=allowance)
+                                 now=now, allowance=allowance, later=later)
         summary.created += outcome.created
         summary.changed += outcome.changed
         summary.unchanged += outcome.unchanged

@@ -20,10 +20,13 @@ from subscriptions.choices import SubscriptionKind
 from subscriptions.models import Organization, Subscription
 
 from ..bulk import (
-    copy_insert_with_history,
+    Later,
+    Statement,
+    copy_insert,
     insert_history,
     insert_objects,
     rows_by_unique,
+    statements_run,
     unique_diff,
     unique_present,
 )
@@ -261,7 +264,8 @@ def _import_new_number(row: ImportRow, skus: dict[int, Sku], now: dt.datetime) -
 
 
 def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_run: bool = False,
-                   now: dt.datetime | None = None, allowance: Allowance | None = None) -> ImportOutcome:
+                   now: dt.datetime | None = None, allowance: Allowance | None = None,
+                   later: Later | None = None) -> ImportOutcome:
     """Create or update numbers from checked import rows, set-wise, in one transaction.
 
     New numbers are inserted (COPY on PostgreSQL) with one history row each; existing
@@ -271,10 +275,14 @@ def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_ru
     refused row changes nothing. `dry_run` decides everything and writes nothing.
     `allowance`: one for every chunk of a file, so that a preview (which writes nothing)
     counts the whole file against each subscription's allowance, as the import does.
+    `later` (PostgreSQL): the new rows' history is left running in it while the caller reads
+    its next chunk; the next call waits for it first, and the caller before its commit.
     """
     remark = require_remark(remark)
     now = now or timezone.now()
     outcome = ImportOutcome()
+    if later is not None:
+        later.wait()
     with transaction.atomic():
         kept: set[int] = set()  # rows known unchanged without reading their number
         if connection.vendor == "postgresql" and rows:
@@ -366,14 +374,17 @@ def numbers_import(*, rows: Sequence[ImportRow], actor: Any, remark: str, dry_ru
             added=[*((r.e164, available[r.attrs.get("visible_to_id")]) for r in copied),
                    *((n.e164, NumberSnapshot.of(n)) for n in created)],
             actor=actor_or_system(actor), remark=remark, now=now, background=True)
+        history: list[Statement] = []
         try:
             if copied:
-                _import_copy_new(copied, skus, actor=actor, remark=remark, now=now)
+                history = _import_copy_new(copied, skus, actor=actor, remark=remark, now=now)
             if created:
                 _import_insert(created, tenancies, actor=actor, remark=remark, now=now)
         except IntegrityError:
             raise ServiceError(ADDED_MEANWHILE) from None
         added.write()
+        # Last: nothing reads these rows' history, so it may run while the caller goes on.
+        statements_run(history, later=later)
     return outcome
 
 
@@ -382,8 +393,8 @@ _STAGED = ("e164", "country", "vendor_id", "sku_id", "voice", "sms", "fax", "rou
 
 
 def _import_copy_new(rows: list[ImportRow], skus: dict[int, Sku], *, actor: Any, remark: str,
-                     now: dt.datetime) -> None:
-    """New available numbers and their history rows, by COPY (inventory.bulk)."""
+                     now: dt.datetime) -> list[Statement]:
+    """New available numbers by COPY (inventory.bulk); returns their history's statements."""
     defaults = {pk: (s.voice, s.sms, s.fax) for pk, s in skus.items()}
     after_hold = PhoneNumber._meta.get_field("after_hold_state").get_default()
 
@@ -398,8 +409,8 @@ def _import_copy_new(rows: list[ImportRow], skus: dict[int, Sku], *, actor: Any,
                    a.get("hold_days"))
 
     template = PhoneNumber(state=S.AVAILABLE, state_changed_at=now, created_at=now, updated_at=now)
-    copy_insert_with_history(PhoneNumber, template, _STAGED, values(), key="e164",
-                             user_id=actor_or_system(actor).pk, reason=remark, date=now)
+    return copy_insert(PhoneNumber, template, _STAGED, values(), key="e164",
+                       user_id=actor_or_system(actor).pk, reason=remark, date=now)
 
 
 def _import_insert(created: list[PhoneNumber], tenancies: list[tuple[PhoneNumber, dict[str, Any]]],

@@ -88,3 +88,29 @@ def test_an_array_of_odd_strings_reaches_postgresql_intact():
     with connection.cursor() as cursor:
         cursor.execute("SELECT unnest(%s::text[])", [pg_array(values)])
         assert [v for (v,) in cursor.fetchall()] == values
+
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_statements_left_running_are_done_before_the_next_read_and_their_failure_is_raised():
+    from django.db import DatabaseError, connection, transaction
+
+    from inventory.bulk import Later, Statement
+    from inventory.models import Vendor
+
+    insert = "INSERT INTO inventory_vendor (name, notes) VALUES (%s, '')"
+    with transaction.atomic(), Later() as later:
+        later.send([Statement(insert, ["Later One"]), Statement(insert, ["Later Two"])])
+        with connection.cursor() as cursor:  # a read in between waits for what was sent
+            cursor.execute("SELECT count(*) FROM inventory_vendor WHERE name LIKE %s", ["Later %"])
+            assert cursor.fetchone()[0] == 2
+    assert set(Vendor.objects.filter(name__startswith="Later ").values_list("name", flat=True)) == {
+        "Later One", "Later Two"}
+
+    with pytest.raises(DatabaseError), transaction.atomic(), Later() as later:
+        later.send([Statement(insert, ["Later Three"]), Statement("SELECT 1/0")])
+    assert not Vendor.objects.filter(name="Later Three").exists()
+    with connection.cursor() as cursor:  # the connection works again, outside any pipeline
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)

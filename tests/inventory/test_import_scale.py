@@ -73,3 +73,25 @@ def test_a_file_mixing_new_and_known_numbers_writes_exactly_the_new_and_changed(
         f"+65667{i:05d}" for i in sorted(changed)]
     assert sum(e.data["count"] for e in Event.objects.filter(remark="mixed.csv")) == 702 - known
     assert PhoneNumber.objects.get(e164=f"+65667{known - 1:05d}").notes == f"note {known - 1} (new)"
+
+
+@pytest.mark.postgres
+def test_each_chunk_gets_its_history_while_the_next_is_read(tmp_path, sample_catalog, ops_user):
+    """A chunk's history rows are left running in PostgreSQL while the next chunk is read
+    and checked (inventory.bulk.Later); every new row still has exactly one."""
+    summary = import_file(csv_file(tmp_path, _rows(700), "chunks.csv"), actor=ops_user, chunk_rows=64)
+    assert (summary.imported, summary.created) == (True, 700)
+    history = PhoneNumber.history.filter(history_change_reason="chunks.csv")
+    assert sorted(history.values_list("e164", flat=True)) == [f"+65667{i:05d}" for i in range(700)]
+    assert set(history.values_list("history_type", "history_user_id")) == {("+", ops_user.pk)}
+
+
+@pytest.mark.postgres
+def test_a_refusal_in_the_last_chunk_leaves_no_number_and_no_history(tmp_path, sample_catalog,
+                                                                      ops_user):
+    rows = _rows(700)
+    rows[650] = rows[650].replace(",SG,", ",XX,")
+    summary = import_file(csv_file(tmp_path, rows, "late.csv"), actor=ops_user, chunk_rows=64)
+    assert (summary.imported, summary.refused) == (False, 1)
+    assert not PhoneNumber.objects.filter(e164__startswith="+65667").exists()
+    assert not PhoneNumber.history.filter(history_change_reason="late.csv").exists()
