@@ -416,7 +416,7 @@ def _history_insert(model: type[models.Model]) -> tuple[str, str]:
 @dataclass(frozen=True)
 class Statement:
     """SQL and its parameters (bound apart from the SQL), to run in the caller's transaction
-    now (`run`) or left running while the caller goes on (`Later.send`)."""
+    now or left running while the caller goes on (statements_run, Later.send)."""
 
     sql: str
     params: Sequence[Any] = ()

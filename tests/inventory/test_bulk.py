@@ -90,7 +90,6 @@ def test_an_array_of_odd_strings_reaches_postgresql_intact():
         assert [v for (v,) in cursor.fetchall()] == values
 
 
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_statements_left_running_are_done_before_the_next_read_and_their_failure_is_raised():
