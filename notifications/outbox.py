@@ -40,7 +40,8 @@ def publish_now(task, *args, **kwargs) -> bool:
     """
     global _paused_until
     if time.monotonic() < _paused_until:
-        logger.info("broker marked down; %s left to beat", task.name)
+        # Said once per pause (the warning below): a burst of changes kicks once per call.
+        logger.debug("broker marked down; %s left to beat", task.name)
         return False
     try:
         task.apply_async(args=args, kwargs=kwargs, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
