@@ -123,21 +123,28 @@ def refusal_reason(number: PhoneNumber, action: str) -> str | None:
 def reservation_build(number: PhoneNumber, *, kind: str, ends_at: dt.datetime | None,
                       now: dt.datetime, remark: str, actor: Any, organization: Any = None,
                       reserved_for: str = "", did_reservation: Any = None) -> Reservation:
-    """The one way a Reservation (or lock) row is made: with the reserver's snapshot."""
-    return Reservation(
-        number=number,
-        kind=kind,
-        organization=organization,
-        reserver_name=organization.name if organization else "",
-        notice_email=organization.notice_email if organization else "",
-        reserved_for=reserved_for or "",
-        starts_at=now,
-        ends_at=ends_at,
-        did_reservation=did_reservation,
-        status=ReservationStatus.ACTIVE,
-        remark=remark,
-        created_by=None if is_system(actor) else actor,
-    )
+    """The one way a Reservation (or lock) row is made: with the reserver's snapshot.
+
+    Built from its values in field order, the related objects cached as keyword arguments
+    would cache them: a bulk reserve makes 10,000, and keyword arguments set each foreign
+    key through its descriptor (three times slower)."""
+    creator = None if is_system(actor) else actor
+    values = {
+        "number_id": number.pk, "kind": kind,
+        "organization_id": organization.pk if organization else None,
+        "reserver_name": organization.name if organization else "",
+        "notice_email": organization.notice_email if organization else "",
+        "reserved_for": reserved_for or "", "starts_at": now, "ends_at": ends_at,
+        "did_reservation_id": did_reservation.pk if did_reservation else None,
+        "status": ReservationStatus.ACTIVE, "remark": remark,
+        "created_by_id": creator.pk if creator else None,
+    }
+    reservation = Reservation(*[values[f.attname] if f.attname in values else f.get_default()
+                                for f in Reservation._meta.concrete_fields])
+    for name, related in (("number", number), ("organization", organization),
+                          ("did_reservation", did_reservation), ("created_by", creator)):
+        Reservation._meta.get_field(name).set_cached_value(reservation, related)  # type: ignore[union-attr]
+    return reservation
 
 
 def reservations_open(reservations: list[Reservation], *, now: dt.datetime) -> None:

@@ -317,3 +317,27 @@ def test_numbers_can_be_given_as_a_queryset_or_as_e164_strings(make_numbers, cus
     assert [n.pk for n in r1.done] == [numbers[0].pk]
     assert [n.pk for n in r2.done] == [numbers[1].pk]
     assert fresh(numbers[2]).state == S.AVAILABLE
+
+
+def test_a_built_reservation_is_the_keyword_built_one_with_its_relations_loaded(
+        make_numbers, customer, ops_user, now, django_assert_num_queries):
+    """reservation_build sets fields positionally (speed); the row and the loaded related
+    objects must be what Reservation(**fields) gives, so nothing reads them again."""
+    from inventory.services.results import reservation_build
+    from subscriptions.models import Subscription
+
+    number = make_numbers(1)[0]
+    did = Subscription(pk=7, organization=customer)
+    built = reservation_build(number, kind=ReservationKind.CHARGED, ends_at=now + DAY, now=now,
+                              remark="r", actor=ops_user, organization=customer,
+                              reserved_for="alice", did_reservation=did)
+    keyword = Reservation(number=number, kind=ReservationKind.CHARGED, organization=customer,
+                          reserver_name=customer.name, notice_email=customer.notice_email,
+                          reserved_for="alice", starts_at=now, ends_at=now + DAY,
+                          did_reservation=did, status=ReservationStatus.ACTIVE, remark="r",
+                          created_by=ops_user)
+    fields = [f.attname for f in Reservation._meta.concrete_fields]
+    assert [getattr(built, f) for f in fields] == [getattr(keyword, f) for f in fields]
+    with django_assert_num_queries(0):
+        assert (built.number, built.organization, built.did_reservation, built.created_by) == (
+            number, customer, did, ops_user)
