@@ -54,10 +54,27 @@ def publish_now(task, *args, **kwargs) -> bool:
     return True
 
 
+class _Kick:
+    """An on-commit publish of one task, recognisable in the transaction's pending callbacks."""
+
+    def __init__(self, task, args: tuple, kwargs: dict):
+        self.task, self.args, self.kwargs = task, args, kwargs
+
+    def __call__(self) -> None:
+        publish_now(self.task, *self.args, **self.kwargs)
+
+
 def enqueue_best_effort(task, *args, **kwargs) -> None:
     """Publish `task` after the current transaction commits (at once outside one).
 
     Nothing is published when the transaction rolls back, and the caller never waits
-    for more than the short broker timeouts.
-    """
-    transaction.on_commit(lambda: publish_now(task, *args, **kwargs))
+    for more than the short broker timeouts. One kick per task and transaction: a sweep's
+    batch or an import writes many events and notices, and one message makes the worker
+    send them all (Django drops a rolled-back savepoint's callbacks, so a kick seen
+    pending here is one that will run)."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(
+            isinstance(pending, _Kick) and (pending.task.name, pending.args, pending.kwargs)
+            == (task.name, args, kwargs) for _, pending, _ in connection.run_on_commit):
+        return
+    transaction.on_commit(_Kick(task, args, kwargs))

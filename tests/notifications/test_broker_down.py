@@ -79,3 +79,23 @@ def test_no_kick_when_the_transaction_rolls_back(make_numbers, service, ops_user
         raise RuntimeError("rolled back")
     assert callbacks == []
     assert Notice.objects.count() == 0
+
+
+def test_one_kick_per_task_and_transaction_and_a_rolled_back_kick_does_not_count(
+        django_capture_on_commit_callbacks):
+    """A sweep's batch or an import writes many events in one transaction: one message each
+    for the webhook and the notice senders is enough, and a kick whose savepoint rolled back
+    must not stand in for the one that commits."""
+    from django.db import transaction
+
+    from events.tasks import webhook_deliveries_send_task as deliveries_send
+
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        with transaction.atomic():
+            outbox.enqueue_best_effort(deliveries_send)
+            transaction.set_rollback(True)
+        for _ in range(3):
+            outbox.enqueue_best_effort(deliveries_send)
+        outbox.enqueue_best_effort(notices_send_pending)
+    assert [callback.task.name for callback in callbacks] == [deliveries_send.name,
+                                                              notices_send_pending.name]
