@@ -40,7 +40,7 @@ def publish_now(task, *args, **kwargs) -> bool:
     """
     global _paused_until
     if time.monotonic() < _paused_until:
-        # Said once per pause (the warning below): a burst of changes kicks once per call.
+        # Said once per pause (the warning below), not once per skipped kick.
         logger.debug("broker marked down; %s left to beat", task.name)
         return False
     try:
